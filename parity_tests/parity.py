@@ -1,0 +1,106 @@
+"""The one parity helper (:func:`assert_parity`), its tolerances, and the finite-difference checker.
+
+Tolerances (normwise: ``max|ours - ref| <= tol * scale``, also elementwise ``rtol = tol``):
+
+* float64 proves the math: ``tol = 1e-10``. Rounding of a K-term reduction is ~sqrt(K)·2.2e-16, so any
+  K below 1e8 sits orders of magnitude under it; a wrong formula misses it by many orders.
+* float32 proves the kernels: ``tol = 8 · eps32 · sqrt(K)`` with eps32 = 2**-23 ≈ 1.19e-7 and K the
+  length of the longest reduction that produced the value (1 for elementwise ops). Summation error of a
+  K-term float32 reduction is a random walk of std ≈ eps32·sqrt(K/3)·scale per implementation; two
+  implementations summing in different orders each contribute, and 8 keeps the margin above 5 sigma.
+  Transcendental functions (exp, tanh, log) add at most a few ulp, covered by the same factor.
+
+``scale`` defaults to ``max(|ref|)`` (at least the smallest normal number) and may be set to the size of
+the terms summed, e.g. ``max|x|·max|w|·K`` where outputs cancel.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+EPS32 = float(np.finfo(np.float32).eps)
+TOL64 = 1e-10
+
+
+def tolerance(dtype: np.dtype, reduction: int = 1) -> float:
+    """Relative tolerance for comparing against torch in ``dtype`` after a ``reduction``-term sum."""
+    if np.dtype(dtype) == np.float64:
+        return TOL64
+    return 8.0 * EPS32 * math.sqrt(max(1, reduction))
+
+
+def _to_numpy(a) -> np.ndarray:
+    if hasattr(a, "detach"):
+        return a.detach().cpu().numpy()
+    return np.asarray(a)
+
+
+def assert_parity(name: str, ours, ref, case, reduction: int = 1, scale: float | None = None) -> None:
+    """Assert ``ours`` (NumPy) equals ``ref`` (torch tensor or array) in shape, dtype and value.
+
+    The message names the tensor, the drawn case and the largest error, e.g.
+    ``conv2d.dw: max abs err 3.1e-05 > tol 1.9e-06·scale 2.4 at (0, 1, 2, 2) | case: N=2 ...``.
+    """
+    ref = _to_numpy(ref)
+    ours_arr = np.asarray(ours)
+    assert ours_arr.shape == ref.shape, f"{name}: shape {ours_arr.shape} vs torch {ref.shape} | case: {case}"
+    assert ours_arr.dtype == ref.dtype, f"{name}: dtype {ours_arr.dtype} vs torch {ref.dtype} | case: {case}"
+    if ours_arr.size == 0:
+        return
+    finite_ref = np.isfinite(ref)
+    same_nonfinite = np.array_equal(np.isfinite(ours_arr), finite_ref) and np.array_equal(
+        ours_arr[~finite_ref], ref[~finite_ref], equal_nan=True)
+    assert same_nonfinite, f"{name}: inf/nan pattern differs from torch | case: {case}"
+    ours_f, ref_f = ours_arr[finite_ref].astype(np.float64), ref[finite_ref].astype(np.float64)
+    if ours_f.size == 0:
+        return
+    tol = tolerance(ours_arr.dtype, reduction)
+    if scale is None:
+        scale = float(np.max(np.abs(ref_f)))
+    scale = max(scale, float(np.finfo(ours_arr.dtype).tiny))
+    err = np.abs(ours_f - ref_f)
+    worst = int(np.argmax(err))
+    limit = tol * scale
+    if err[worst] > limit:
+        where = np.unravel_index(np.flatnonzero(finite_ref.ravel())[worst], ref.shape)
+        raise AssertionError(
+            f"{name}: max abs err {err[worst]:.3e} > tol {tol:.2e} x scale {scale:.3e} at index "
+            f"{tuple(int(i) for i in where)} (ours {ours_f[worst]!r}, torch {ref_f[worst]!r}) | case: {case}")
+
+
+def numerical_gradient(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dout: np.ndarray,
+                       h: float = 1e-6) -> np.ndarray:
+    """Central differences of ``L(x) = sum(f(x) * dout)`` in float64: ``dL/dx_i ≈ (L(x+h e_i) - L(x-h e_i)) / 2h``."""
+    x = np.array(x, dtype=np.float64, copy=True)
+    grad = np.empty_like(x)
+    flat, gflat = x.reshape(-1), grad.reshape(-1)
+    for i in range(flat.size):
+        orig = flat[i]
+        flat[i] = orig + h
+        plus = float(np.sum(f(x) * dout))
+        flat[i] = orig - h
+        minus = float(np.sum(f(x) * dout))
+        flat[i] = orig
+        gflat[i] = (plus - minus) / (2 * h)
+    return grad
+
+
+def assert_finite_difference(name: str, f: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
+                             dout: np.ndarray, analytic: np.ndarray, case, h: float = 1e-6,
+                             tol: float = 1e-6) -> None:
+    """Check a hand-written backward against central differences, independently of torch.
+
+    Central differences have truncation error O(h²·f''') and rounding error O(eps64·|L|/h); with h = 1e-6
+    both are ~1e-10 relative to the values, so ``tol = 1e-6`` (normwise) separates round-off from a wrong
+    formula by four orders. Use only away from kinks (ReLU at 0, max-pool ties), where f is smooth.
+    """
+    num = numerical_gradient(f, x, dout, h)
+    analytic = np.asarray(analytic, dtype=np.float64)
+    assert analytic.shape == num.shape, f"{name}: analytic grad shape {analytic.shape} vs {num.shape} | {case}"
+    scale = max(float(np.max(np.abs(num))) if num.size else 0.0, 1e-12)
+    err = float(np.max(np.abs(analytic - num))) if num.size else 0.0
+    assert err <= tol * scale, (f"{name}: finite-difference max abs err {err:.3e} > {tol:.1e} x scale "
+                                f"{scale:.3e} | case: {case}")

@@ -1,0 +1,10 @@
+"""scratchnet's from-scratch engine: NumPy + Numba with hand-written backpropagation.
+
+Layout: :mod:`scratch.functional` (``<op>_forward`` / ``<op>_backward`` pairs; the shape legend is in its
+docstring), :mod:`scratch.nn` (torch-shaped modules), :mod:`scratch.optim` (optimizers and schedulers).
+"""
+
+from scratch.nn.init import manual_seed
+
+__version__ = "0.1.0"
+__all__ = ["manual_seed", "__version__"]
