@@ -23,7 +23,7 @@ def float_array(op: str, name: str, x: object) -> np.ndarray:
         raise TypeError(f"{op}: expected {name} to be a numpy.ndarray, got {type(x).__name__}")
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{op}: expected {name} of dtype float32 or float64, got {x.dtype}")
-    return np.ascontiguousarray(x)
+    return x if x.flags.c_contiguous else np.ascontiguousarray(x)
 
 
 def check_ndim(op: str, name: str, x: np.ndarray, ndims: int | tuple[int, ...], layout: str = "") -> None:
@@ -66,3 +66,13 @@ def to_pair(op: str, name: str, value: object, minimum: int | None = None) -> tu
         return (to_int(op, name, value[0], minimum), to_int(op, name, value[1], minimum))
     v = to_int(op, name, value, minimum)
     return (v, v)
+
+
+def wrap_dim(op: str, name: str, dim: object, ndim: int) -> int:
+    """Return ``dim`` in ``[0, max(ndim, 1))``, accepting negative dims as torch does (0-D counts as 1-D)."""
+    dim = to_int(op, name, dim)
+    rank = max(ndim, 1)
+    if not -rank <= dim < rank:
+        raise ValueError(f"{op}: {name} out of range: expected a dim in [{-rank}, {rank - 1}] for a "
+                         f"{ndim}-D input, got {dim}")
+    return dim % rank

@@ -38,7 +38,8 @@ class Parameter:
     def accumulate_grad(self, g: np.ndarray) -> None:
         """``grad += g`` (``grad = copy of g`` when it is None), as autograd accumulates into ``.grad``."""
         if g.shape != self.data.shape:
-            raise ValueError(f"Parameter: gradient of shape {g.shape} for a parameter of shape {self.data.shape}")
+            raise ValueError(f"Parameter: gradient of shape {g.shape} for a parameter of shape "
+                             f"{self.data.shape}")
         if self.grad is None:
             self.grad = np.array(g, dtype=self.data.dtype, copy=True)
         else:
@@ -176,17 +177,19 @@ class Module:
         return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
-        """Copy arrays (NumPy arrays, or anything ``np.asarray`` takes, CPU torch tensors included) into place.
+        """Copy arrays (NumPy arrays, anything ``np.asarray`` takes, torch tensors) into place.
 
         Values keep each parameter's dtype. A wrongly shaped entry always raises ``ValueError`` naming the
         key and both shapes; with ``strict=True`` missing or unexpected keys raise ``KeyError`` naming them.
         """
         if not isinstance(state_dict, Mapping):
-            raise TypeError(f"load_state_dict: expected a mapping of name -> array, got {type(state_dict).__name__}")
+            raise TypeError(f"load_state_dict: expected a mapping of name -> array, "
+                            f"got {type(state_dict).__name__}")
         items = list(self._state_items())
-        own = {key for key, *_ in items}
+        own = [key for key, *_ in items]
         missing = [key for key in own if key not in state_dict]
-        unexpected = [key for key in state_dict if key not in own]
+        own_set = set(own)
+        unexpected = [key for key in state_dict if key not in own_set]
         if strict and (missing or unexpected):
             raise KeyError(f"load_state_dict for {type(self).__name__}: missing keys {missing}, "
                            f"unexpected keys {unexpected}")
