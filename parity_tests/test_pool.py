@@ -1,0 +1,323 @@
+"""Pooling parity (max, avg, sum) with torch: forward and dx, ties, NaN/inf, layouts, finite differences,
+modules, and one test per bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from parity_tests.parity import assert_finite_difference, assert_parity
+from parity_tests.strategies import distinct_array
+from parity_tests.strategies.pool import LAYOUTS, PoolCase, pool_case, pool_cases, torch_pool
+from scratch.functional import pool as P
+from scratch.nn.module import Sequential
+from scratch.nn.pool import AvgPool2d, MaxPool2d, SumPool2d
+
+OPS = {
+    "max": (P.max_pool2d_forward, P.max_pool2d_backward),
+    "avg": (P.avg_pool2d_forward, P.avg_pool2d_backward),
+    "sum": (P.sum_pool2d_forward, P.sum_pool2d_backward),
+}
+
+
+def check_against_torch(case: PoolCase, exact_dx: bool = False) -> None:
+    """Forward and dx of ``case`` against torch autograd (max: exact forward; avg/sum: kH·kW-term sums)."""
+    forward, backward = OPS[case.kind]
+    out, cache = forward(case.x, **case.kwargs())
+    dx = backward(case.dout, cache)
+    xt = torch.from_numpy(case.x).requires_grad_(True)
+    ref = torch_pool(case.kind, xt, **case.kwargs())
+    ref.backward(torch.from_numpy(case.dout))
+    out_reduction = 1 if case.kind == "max" else case.window
+    assert_parity(f"{case.kind}_pool2d.out", out, ref, case, reduction=out_reduction)
+    assert_parity(f"{case.kind}_pool2d.dx", dx, xt.grad, case, reduction=case.window)
+    if exact_dx:
+        assert np.array_equal(dx, xt.grad.numpy()), f"{case.kind}_pool2d.dx is not torch's exactly | {case}"
+
+
+def corner_examples(kind: str):
+    """``@example``s: kernel 1, stride > kernel, odd sizes, ceil_mode partial windows, all-equal windows,
+    overlapping windows, pairs, a ceil_mode kernel larger than the input, LeNet's shape in float32."""
+    cases = [
+        pool_case(kind, (2, 3, 5, 4), 1),
+        pool_case(kind, (1, 2, 7, 8), 2, stride=3),
+        pool_case(kind, (2, 2, 7, 5), 2),
+        pool_case(kind, (1, 2, 5, 5), 2, ceil_mode=True),
+        pool_case(kind, (1, 1, 4, 4), 3, 2, 1, ceil_mode=True),
+        pool_case(kind, (1, 1, 5, 6), (3, 2), (2, 3), (1, 0), ceil_mode=True),
+        pool_case(kind, (1, 2, 4, 4), 2, values="equal"),
+        pool_case(kind, (1, 1, 5, 5), 3, 1, 1, values="equal"),
+        pool_case(kind, (3, 5, 6), (2, 3), 1, (1, 1)),
+        pool_case(kind, (1, 1, 1, 2), 3, 3, ceil_mode=True),
+        pool_case(kind, (4, 6, 28, 28), 2, 2, dtype=np.float32),
+    ]
+    if kind == "max":
+        cases += [pool_case(kind, (2, 1, 7, 6), (3, 2), (2, 1), (1, 1), (2, 3)),
+                  pool_case(kind, (1, 1, 5, 5), 2, 1, 1, 2, ceil_mode=True, values="ties")]
+    if kind == "avg":
+        cases += [pool_case(kind, (1, 1, 4, 4), 3, 2, 1, ceil_mode=True, count_include_pad=False),
+                  pool_case(kind, (1, 2, 5, 5), 3, 2, 1, divisor_override=5),
+                  pool_case(kind, (1, 2, 5, 5), 2, 1, 1, divisor_override=-2)]
+
+    def decorate(test):
+        for case in cases:
+            test = example(case=case)(test)
+        return test
+    return decorate
+
+
+# -- forward and dx against torch ----------------------------------------------------------------------
+
+@corner_examples("max")
+@given(case=pool_cases("max"))
+def test_max_pool2d_matches_torch(case):
+    check_against_torch(case)
+
+
+@corner_examples("avg")
+@given(case=pool_cases("avg"))
+def test_avg_pool2d_matches_torch(case):
+    check_against_torch(case)
+
+
+@corner_examples("sum")
+@given(case=pool_cases("sum"))
+def test_sum_pool2d_matches_torch(case):
+    check_against_torch(case)
+
+
+@example(case=pool_case("max", (1, 1, 4, 4), 2, 2, values="equal"))
+@example(case=pool_case("max", (1, 1, 5, 5), 3, 1, 1, values="equal"))
+@given(case=pool_cases("max", values=("ties", "equal")))
+def test_max_pool2d_ties_route_like_torch(case):
+    """Several maxima in a window: the gradient goes to the first one in row-major order, as torch."""
+    check_against_torch(case, exact_dx=True)
+
+
+@example(case=pool_case("max", (1, 1, 3, 3), 2, 1, 1, values="special", seed=1))
+@given(case=pool_cases("max", values=("special",)))
+def test_max_pool2d_nan_and_inf_like_torch(case):
+    """NaN wins its window (the last NaN takes the gradient); a window of -inf routes to its first tap."""
+    check_against_torch(case, exact_dx=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_max_pool2d_all_minus_inf_routes_to_first_tap(dtype):
+    case = pool_case("max", (1, 2, 3, 3), 2, 1, 1, dtype=dtype, values="minus_inf")
+    check_against_torch(case, exact_dx=True)
+
+
+@given(case=st.sampled_from(("avg", "sum")).flatmap(lambda kind: pool_cases(kind, values=("special",))))
+def test_avg_and_sum_pool2d_nan_and_inf_like_torch(case):
+    check_against_torch(case)
+
+
+@given(case=st.sampled_from(("max", "avg", "sum")).flatmap(
+    lambda kind: pool_cases(kind, values=("distinct", "ties"), layouts=LAYOUTS[1:])))
+def test_noncontiguous_input_matches_torch(case):
+    check_against_torch(case)
+
+
+@given(case=pool_cases("sum"))
+def test_sum_pool2d_is_window_size_times_avg_pool2d(case):
+    """The LeNet definition: sum pooling = avg_pool2d(divisor_override=kH·kW) · kH·kW."""
+    out, cache = P.sum_pool2d_forward(case.x, **case.kwargs())
+    dx = P.sum_pool2d_backward(case.dout, cache)
+    xt = torch.from_numpy(case.x).requires_grad_(True)
+    ref = torch.nn.functional.avg_pool2d(xt, **case.kwargs(), divisor_override=case.window) * case.window
+    ref.backward(torch.from_numpy(case.dout))
+    assert_parity("sum_pool2d.out", out, ref, case, reduction=case.window)
+    assert_parity("sum_pool2d.dx", dx, xt.grad, case, reduction=case.window)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sum_pool2d_is_avg_pool2d_times_window_where_no_window_is_cut(dtype):
+    case = pool_case("sum", (3, 6, 28, 28), 2, dtype=dtype)
+    out, _ = P.sum_pool2d_forward(case.x, 2)
+    ref = torch.nn.functional.avg_pool2d(torch.from_numpy(case.x), 2) * 4
+    assert_parity("sum_pool2d.out", out, ref, case, reduction=4)
+
+
+def test_max_pool2d_window_of_padding_only_gives_minus_inf_and_no_gradient():
+    """Dilation can place every tap of a window in the padding: torch's forward gives -inf there (its
+    backward writes out of bounds, so only the forward is compared); ours drops that gradient."""
+    case = pool_case("max", (1, 1, 2, 2), 2, 1, 1, 3)
+    out, cache = P.max_pool2d_forward(case.x, 2, 1, 1, 3)
+    with torch.no_grad():
+        ref = torch.nn.functional.max_pool2d(torch.from_numpy(case.x), 2, 1, 1, 3)
+    assert_parity("max_pool2d.out", out, ref, case)
+    assert out.shape == (1, 1, 1, 1) and out[0, 0, 0, 0] == -np.inf
+    assert np.array_equal(P.max_pool2d_backward(np.ones_like(out), cache), np.zeros_like(case.x))
+
+
+@pytest.mark.parametrize("kind", ["max", "avg", "sum"])
+def test_empty_batch_matches_torch(kind):
+    check_against_torch(pool_case(kind, (0, 2, 5, 5), 2, ceil_mode=True, dtype=np.float32))
+
+
+# -- finite differences (float64, tie-free, independent of torch) --------------------------------------
+
+@pytest.mark.parametrize("kind", ["max", "avg", "sum"])
+@given(data=st.data())
+def test_backward_matches_finite_differences(kind, data):
+    case = data.draw(pool_cases(kind, dtypes=st.just(np.float64), small=True))
+    forward, backward = OPS[kind]
+    out, cache = forward(case.x, **case.kwargs())
+    dx = backward(case.dout, cache)
+    assert_finite_difference(f"{kind}_pool2d.dx", lambda x: forward(x, **case.kwargs())[0], case.x,
+                             case.dout, dx, case)
+
+
+# -- modules -------------------------------------------------------------------------------------------
+
+MODULES = [
+    (lambda: MaxPool2d(2), lambda: torch.nn.MaxPool2d(2)),
+    (lambda: MaxPool2d((3, 2), 1, (1, 0), 2, ceil_mode=True), lambda: torch.nn.MaxPool2d((3, 2), 1, (1, 0), 2,
+                                                                                          ceil_mode=True)),
+    (lambda: AvgPool2d(3, 2, 1, True, False), lambda: torch.nn.AvgPool2d(3, 2, 1, True, False)),
+    (lambda: AvgPool2d(2, divisor_override=3), lambda: torch.nn.AvgPool2d(2, divisor_override=3)),
+    (lambda: SumPool2d(3, 2, 1, True), lambda: torch.nn.AvgPool2d(3, 2, 1, True, divisor_override=1)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("make", MODULES, ids=["max", "max-pairs", "avg", "avg-divisor", "sum"])
+def test_module_matches_torch_module(make, dtype):
+    ours, theirs = make[0](), make[1]()
+    rng = np.random.default_rng(0)
+    x = distinct_array(rng, (2, 3, 7, 6), dtype)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    ref = theirs(xt)
+    dout = distinct_array(rng, tuple(ref.shape), dtype)
+    ref.backward(torch.from_numpy(dout))
+    label = f"{ours!r} x{x.shape} {np.dtype(dtype)}"
+    k = int(np.prod(ours.kernel_size))
+    assert_parity(f"{type(ours).__name__}.out", ours(x), ref, label, reduction=k)
+    assert_parity(f"{type(ours).__name__}.dx", ours.backward(dout), xt.grad, label, reduction=k)
+
+
+@pytest.mark.parametrize("make", MODULES[:4], ids=["max", "max-pairs", "avg", "avg-divisor"])
+def test_module_repr_matches_torch(make):
+    assert repr(make[0]()) == repr(make[1]())
+
+
+def test_sum_pool2d_repr():
+    assert repr(SumPool2d(2)) == "SumPool2d(kernel_size=2, stride=2, padding=0)"
+
+
+def test_max_pool2d_return_indices_match_torch():
+    x = pool_case("max", (2, 3, 7, 6), 3, values="ties").x
+    out, indices = MaxPool2d(3, 2, 1, return_indices=True)(x)
+    ref, ref_indices = torch.nn.MaxPool2d(3, 2, 1, return_indices=True)(torch.from_numpy(x))
+    assert_parity("MaxPool2d.out", out, ref, "MaxPool2d(3, 2, 1, return_indices=True) ties x(2, 3, 7, 6)")
+    assert indices.dtype == np.int64 and np.array_equal(indices, ref_indices.numpy())
+
+
+def test_pooling_in_sequential_matches_torch():
+    rng = np.random.default_rng(0)
+    x = distinct_array(rng, (2, 3, 12, 12), np.float32)
+    ours = Sequential(MaxPool2d(2), SumPool2d(2), AvgPool2d(3, padding=1))
+    theirs = torch.nn.Sequential(torch.nn.MaxPool2d(2), torch.nn.AvgPool2d(2, divisor_override=1),
+                                 torch.nn.AvgPool2d(3, padding=1))
+    xt = torch.from_numpy(x).requires_grad_(True)
+    ref = theirs(xt)
+    dout = distinct_array(rng, tuple(ref.shape), np.float32)
+    ref.backward(torch.from_numpy(dout))
+    assert_parity("Sequential.out", ours(x), ref, "max2, sum2, avg3p1 x(2, 3, 12, 12) float32", reduction=36)
+    assert_parity("Sequential.dx", ours.backward(dout), xt.grad, "max2, sum2, avg3p1", reduction=36)
+
+
+@pytest.mark.parametrize("module", [MaxPool2d(2), AvgPool2d(2), SumPool2d(2)], ids=["max", "avg", "sum"])
+def test_module_backward_before_forward_raises(module):
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        module.backward(np.zeros((1, 1, 1, 1)))
+
+
+# -- bad inputs ------------------------------------------------------------------------------------------
+
+X = np.zeros((1, 2, 4, 4))
+
+
+def _backward(kind: str, dout: np.ndarray, **kw):
+    forward, backward = OPS[kind]
+    _, cache = forward(X, 2, **kw)
+    return backward(dout, cache)
+
+
+BAD_INPUTS = [
+    ("x-not-array", lambda: P.max_pool2d_forward(X.tolist(), 2), TypeError,
+     r"max_pool2d: expected x to be a numpy.ndarray, got list"),
+    ("x-int-dtype", lambda: P.avg_pool2d_forward(X.astype(np.int64), 2), TypeError,
+     r"avg_pool2d: expected x of dtype float32 or float64, got int64"),
+    ("x-float16", lambda: P.sum_pool2d_forward(X.astype(np.float16), 2), TypeError,
+     r"sum_pool2d: expected x of dtype float32 or float64, got float16"),
+    ("x-2d", lambda: P.max_pool2d_forward(X[0, 0], 2), ValueError,
+     r"max_pool2d: expected x to be 3-D or 4-D .*got 2-D"),
+    ("x-5d", lambda: P.avg_pool2d_forward(X[None], 2), ValueError,
+     r"avg_pool2d: expected x to be 3-D or 4-D .*got 5-D"),
+    ("x-empty-plane", lambda: P.sum_pool2d_forward(np.zeros((1, 2, 0, 4)), 1), ValueError,
+     r"sum_pool2d: expected x with non-zero C, H and W .*got shape \(1, 2, 0, 4\)"),
+    ("x-no-channels", lambda: P.max_pool2d_forward(np.zeros((1, 0, 4, 4)), 1), ValueError,
+     r"max_pool2d: expected x with non-zero C, H and W"),
+    ("kernel-zero", lambda: P.max_pool2d_forward(X, 0), ValueError,
+     r"max_pool2d: expected kernel_size to be positive, got 0"),
+    ("kernel-negative", lambda: P.avg_pool2d_forward(X, (2, -1)), ValueError,
+     r"avg_pool2d: expected kernel_size to be positive, got -1"),
+    ("kernel-float", lambda: P.sum_pool2d_forward(X, 2.0), TypeError,
+     r"sum_pool2d: expected kernel_size to be an int, got 2.0"),
+    ("kernel-triple", lambda: P.max_pool2d_forward(X, (2, 2, 2)), ValueError,
+     r"max_pool2d: expected kernel_size to be an int or a pair of ints, got \(2, 2, 2\)"),
+    ("stride-zero", lambda: P.max_pool2d_forward(X, 2, 0), ValueError,
+     r"max_pool2d: expected stride to be positive, got 0"),
+    ("stride-negative", lambda: P.avg_pool2d_forward(X, 2, (1, -2)), ValueError,
+     r"avg_pool2d: expected stride to be positive, got -2"),
+    ("stride-bool", lambda: P.sum_pool2d_forward(X, 2, True), TypeError,
+     r"sum_pool2d: expected stride to be an int, got True"),
+    ("dilation-zero", lambda: P.max_pool2d_forward(X, 2, dilation=0), ValueError,
+     r"max_pool2d: expected dilation to be positive, got 0"),
+    ("dilation-negative", lambda: P.max_pool2d_forward(X, 2, dilation=(1, -1)), ValueError,
+     r"max_pool2d: expected dilation to be positive, got -1"),
+    ("padding-negative", lambda: P.avg_pool2d_forward(X, 2, padding=-1), ValueError,
+     r"avg_pool2d: expected padding to be >= 0, got -1"),
+    ("padding-over-half-kernel", lambda: P.max_pool2d_forward(X, 3, padding=2), ValueError,
+     r"max_pool2d: padding should be at most half of kernel_size, got padding=\(2, 2\) with "
+     r"kernel_size=\(3, 3\)"),
+    ("padding-over-half-kernel-one-axis", lambda: P.sum_pool2d_forward(X, (4, 2), padding=(2, 2)), ValueError,
+     r"sum_pool2d: padding should be at most half of kernel_size, got padding=\(2, 2\)"),
+    ("padding-over-half-kernel-despite-dilation", lambda: P.max_pool2d_forward(X, 2, 1, 2, 3), ValueError,
+     r"max_pool2d: padding should be at most half of kernel_size"),
+    ("kernel-larger-than-input", lambda: P.avg_pool2d_forward(X, 5), ValueError,
+     r"avg_pool2d: kernel_size=\(5, 5\) .* larger than the padded input \(4 x 4\): output size would be "
+     r"\(0 x 0\), expected at least \(1 x 1\)"),
+    ("dilated-kernel-larger-than-input", lambda: P.max_pool2d_forward(X, 2, dilation=(1, 4)), ValueError,
+     r"max_pool2d: kernel_size=\(2, 2\) with dilation=\(1, 4\) is larger than the padded input"),
+    ("ceil-mode-not-bool", lambda: P.max_pool2d_forward(X, 2, ceil_mode=1), TypeError,
+     r"max_pool2d: expected ceil_mode to be a bool, got 1"),
+    ("count-include-pad-not-bool", lambda: P.avg_pool2d_forward(X, 2, count_include_pad="yes"), TypeError,
+     r"avg_pool2d: expected count_include_pad to be a bool, got 'yes'"),
+    ("divisor-override-zero", lambda: P.avg_pool2d_forward(X, 2, divisor_override=0), ValueError,
+     r"avg_pool2d: expected divisor_override to be non-zero \(or None\), got 0"),
+    ("divisor-override-float", lambda: P.avg_pool2d_forward(X, 2, divisor_override=2.5), TypeError,
+     r"avg_pool2d: expected divisor_override to be an int, got 2.5"),
+    ("max-dout-shape", lambda: _backward("max", np.zeros((1, 2, 3, 2))), ValueError,
+     r"max_pool2d_backward: expected dout of shape \(1, 2, 2, 2\), got \(1, 2, 3, 2\)"),
+    ("avg-dout-shape", lambda: _backward("avg", np.zeros((2, 2, 2))), ValueError,
+     r"avg_pool2d_backward: expected dout of shape \(1, 2, 2, 2\), got \(2, 2, 2\)"),
+    ("sum-dout-shape", lambda: _backward("sum", np.zeros((1, 2, 2, 2, 1))), ValueError,
+     r"sum_pool2d_backward: expected dout of shape \(1, 2, 2, 2\), got \(1, 2, 2, 2, 1\)"),
+    ("max-dout-dtype", lambda: _backward("max", np.zeros((1, 2, 2, 2), np.float32)), TypeError,
+     r"max_pool2d_backward: expected dout to have the dtype of the forward input \(float64\), got float32"),
+    ("avg-dout-int", lambda: _backward("avg", np.zeros((1, 2, 2, 2), np.int32)), TypeError,
+     r"avg_pool2d_backward: expected dout of dtype float32 or float64, got int32"),
+    ("sum-dout-not-array", lambda: _backward("sum", 1.0), TypeError,
+     r"sum_pool2d_backward: expected dout to be a numpy.ndarray, got float"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", [b[1:] for b in BAD_INPUTS], ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_raises(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
