@@ -1,0 +1,143 @@
+"""Figures for evaluation and training (matplotlib, Agg canvas, no pyplot state): a confusion-matrix heatmap
+and training curves. Every figure is written atomically (temporary file in the target folder, then
+``os.replace``) so a reader never sees half a PNG; each function returns the path it wrote.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+
+def new_figure(figsize: tuple[float, float], dpi: int = 100) -> Figure:
+    """A matplotlib Figure on an Agg canvas (works headless, touches no global pyplot state)."""
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Figure, out_path: str | os.PathLike) -> Path:
+    """Write ``fig`` as PNG to ``out_path`` atomically (parents created); return the path.
+
+    The PNG is ``figsize · dpi`` pixels (no tight bounding box, so the size is predictable).
+    """
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=fig.dpi)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def plot_confusion_matrix(cm: np.ndarray, class_names: Sequence[str] | None, out_path: str | os.PathLike,
+                          normalize: bool = False, title: str = "Confusion matrix",
+                          figsize: tuple[float, float] | None = None, dpi: int = 100,
+                          cmap: str = "Blues") -> Path:
+    """Heatmap of a confusion matrix (rows: true class, columns: predicted class) with class names.
+
+    Shapes:    cm (K, K) counts, e.g. from :func:`scratch.metrics.confusion_matrix`; class_names K names
+               (None: 0..K-1)
+    normalize: show each row divided by its sum (recall on the diagonal; empty rows stay 0)
+    Cells are annotated with their counts (or fractions) when K <= 30.
+    """
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
+        raise ValueError(f"plot_confusion_matrix: expected a non-empty square (K, K) matrix, "
+                         f"got shape {cm.shape}")
+    k = cm.shape[0]
+    names = [str(i) for i in range(k)] if class_names is None else [str(c) for c in class_names]
+    if len(names) != k:
+        raise ValueError(f"plot_confusion_matrix: {len(names)} class names for a {k}x{k} matrix")
+    values = cm.astype(np.float64)
+    if normalize:
+        rows = values.sum(axis=1, keepdims=True)
+        values = np.divide(values, rows, out=np.zeros_like(values), where=rows != 0)
+    if figsize is None:
+        side = max(4.0, 0.45 * k + 2.5)
+        figsize = (side + 1.0, side)
+    fig = new_figure(figsize, dpi)
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(values, interpolation="nearest", cmap=cmap, vmin=0.0,
+                      vmax=1.0 if normalize else max(1.0, float(values.max())))
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set(xticks=np.arange(k), yticks=np.arange(k), xlabel="Predicted label", ylabel="True label",
+           title=title)
+    ax.set_xticklabels(names, rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_yticklabels(names)
+    if k <= 30:
+        threshold = (1.0 if normalize else max(1.0, float(values.max()))) / 2.0
+        for i in range(k):
+            for j in range(k):
+                text = f"{values[i, j]:.2f}" if normalize else f"{cm[i, j]:g}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                        color="white" if values[i, j] > threshold else "black")
+    fig.tight_layout()
+    return save_figure(fig, out_path)
+
+
+_SPLITS = ("train_", "val_", "valid_", "test_")
+
+
+def _metric_name(key: str) -> str:
+    for prefix in _SPLITS:
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
+
+
+def plot_history(history: Mapping[str, Sequence[float]], out_path: str | os.PathLike,
+                 title: str | None = None, dpi: int = 100) -> Path:
+    """Training curves: one panel per metric, train and validation curves together, per epoch.
+
+    ``history`` maps names to per-epoch lists, e.g. {"train_loss": [...], "val_loss": [...],
+    "train_acc": [...], "val_acc": [...], "lr": [...]}. Keys sharing a metric after the train_/val_/test_
+    prefix share a panel (loss first, then accuracy, others, learning rate last on a log axis). An "epoch"
+    list, when present, is the x axis (else 1..E); None entries are gaps.
+    """
+    series = {k: np.array([math.nan if v is None else float(v) for v in vals], dtype=np.float64)
+              for k, vals in history.items()
+              if k != "epoch" and isinstance(vals, Sequence) and not isinstance(vals, str) and len(vals) > 0}
+    if not series:
+        raise ValueError("plot_history: history has no per-epoch lists to plot "
+                         f"(keys: {sorted(history)})")
+    panels: dict[str, list[str]] = {}
+    for key in series:
+        panels.setdefault(_metric_name(key), []).append(key)
+
+    def order(metric: str) -> tuple[int, str]:
+        rank = 0 if "loss" in metric else 1 if "acc" in metric else 3 if metric == "lr" else 2
+        return rank, metric
+
+    names = sorted(panels, key=order)
+    fig = new_figure((4.2 * len(names), 3.6), dpi)
+    for p, metric in enumerate(names):
+        ax = fig.add_subplot(1, len(names), p + 1)
+        for key in panels[metric]:
+            y = series[key]
+            epochs = history.get("epoch")
+            x = np.asarray(epochs, dtype=np.float64) if epochs is not None and len(epochs) == len(y) \
+                else np.arange(1, len(y) + 1)
+            ax.plot(x, y, marker="o", markersize=3, label=key)
+        if metric == "lr" and np.all(series[panels[metric][0]][np.isfinite(series[panels[metric][0]])] > 0):
+            ax.set_yscale("log")
+        ax.set(xlabel="epoch", title=metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return save_figure(fig, out_path)
