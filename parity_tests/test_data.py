@@ -50,27 +50,12 @@ from scratch.data import (
     resolve_auto_dataset,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 FASHION_TRAIN_FIRST = [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
 FASHION_TEST_FIRST = [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]
 MNIST_TEST_FIRST = [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
 
 
 # ---------------------------------------------------------------------------------------------- fixtures
-
-@pytest.fixture(scope="module")
-def data_root() -> Path:
-    """The shared data folder: $SCRATCH_DATA_DIR, else ../shared/data; skip only outside CI when unset."""
-    env = os.environ.get(DATA_DIR_ENV, "").strip()
-    root = Path(env) if env else REPO.parent / "shared" / "data"
-    if FashionMNIST.is_present(root) and MNIST.is_present(root, train=False):
-        return root.resolve()
-    message = (f"Fashion-MNIST (all four files) and the MNIST test split not found under {root}; set "
-               f"{DATA_DIR_ENV} to a folder with FashionMNIST/raw/*.gz and MNIST/raw/t10k-*.gz")
-    if env or os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
-        pytest.fail(message)
-    pytest.skip(message)
-
 
 @pytest.fixture(scope="module")
 def fashion_train(data_root) -> FashionMNIST:

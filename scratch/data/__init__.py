@@ -47,9 +47,6 @@ def normalize_transform() -> Callable[[np.ndarray], np.ndarray]:
 
     Applied after ToTensor (which the datasets already do), it maps [0, 1] to [−1, 1].
     """
-    return _normalize
+    from scratch.augment import Normalize
 
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    half = x.dtype.type(0.5)
-    return (x - half) / half
+    return Normalize((0.5,), (0.5,))

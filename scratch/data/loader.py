@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -99,7 +100,9 @@ class DataLoader:
     ``generator`` (``np.random.default_rng(seed)``) when iteration starts. ``drop_last``: skip a final
     short batch. Uses ``dataset.get_batch`` when present (vectorised), else stacks ``dataset[i]``;
     ``transform``, if given, is then applied to each whole batch x (N, C, H, W), after the dataset's own
-    (so two Subsets of one dataset can be normalised or augmented differently).
+    (so two Subsets of one dataset can be normalised or augmented differently). A transform that takes an
+    ``rng`` keyword (the random transforms of :mod:`scratch.augment`) draws from the loader's generator,
+    so the loader's state covers augmentation too.
     ``state_dict()`` / ``load_state_dict()`` save and restore the generator, so a run resumed from a
     checkpoint taken between epochs sees the same batches as an uninterrupted one.
     """
@@ -116,6 +119,7 @@ class DataLoader:
         self.shuffle = bool(shuffle)
         self.drop_last = drop_last
         self.transform = transform
+        self._transform_takes_rng = transform is not None and _takes_rng(transform)
         self.generator = np.random.default_rng(seed)
 
     def __len__(self) -> int:
@@ -130,7 +134,11 @@ class DataLoader:
     def _batches(self, order: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             x, y = fetch_batch(self.dataset, order[start:start + self.batch_size])
-            yield (x if self.transform is None else self.transform(x)), y
+            if self._transform_takes_rng:
+                x = self.transform(x, rng=self.generator)
+            elif self.transform is not None:
+                x = self.transform(x)
+            yield x, y
 
     def state_dict(self) -> dict:
         """The generator's state (plain Python data: picklable, JSON-serialisable)."""
@@ -139,3 +147,10 @@ class DataLoader:
     def load_state_dict(self, state: dict) -> None:
         """Restore a generator state saved by :meth:`state_dict` (same bit generator, PCG64 by default)."""
         self.generator.bit_generator.state = copy.deepcopy(state["generator"])
+
+
+def _takes_rng(fn: Callable) -> bool:
+    try:
+        return "rng" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
