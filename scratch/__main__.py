@@ -1,0 +1,7 @@
+"""``python -m scratch`` is the ``scratchnet`` command."""
+
+import sys
+
+from scratch.cli import main
+
+sys.exit(main())

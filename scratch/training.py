@@ -1,0 +1,191 @@
+"""Training loops for the scratch engine: ``train_one_epoch``, ``evaluate`` and ``fit``.
+
+The loop reads like PyTorch's::
+
+    logits = model(x)
+    loss = criterion(logits, y)
+    optimizer.zero_grad()
+    model.backward(criterion.backward())   # loss.backward() in torch
+    optimizer.step()
+
+``fit`` is written once (:func:`run_fit`) and shared with :mod:`torch_impl.training`, which passes its own
+epoch functions and checkpoint format.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became inf or nan; names the epoch and step (1-based)."""
+
+    def __init__(self, epoch: int, step: int, loss: float):
+        self.epoch, self.step, self.loss = epoch, step, loss
+        super().__init__(f"non-finite training loss {loss} at epoch {epoch}, step {step}: training stopped "
+                         f"(lower the learning rate; checkpoints already written are kept)")
+
+
+@dataclass
+class EvalResult:
+    """Mean loss and accuracy over a loader, with every prediction and label (for metrics and reports)."""
+
+    loss: float
+    accuracy: float
+    predictions: np.ndarray
+    labels: np.ndarray
+
+
+def _progress(loader: Iterable, desc: str, progress: bool) -> Iterable:
+    return tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
+
+
+def train_one_epoch(model, loader, criterion, optimizer, *, epoch: int = 1, progress: bool = False) -> float:
+    """One pass over ``loader``, one optimizer step per batch; returns the mean loss (batch-size weighted).
+
+    Raises :class:`NonFiniteLossError` naming the epoch and step if the loss is not finite.
+    """
+    model.train()
+    total, count = 0.0, 0
+    bar = _progress(loader, f"epoch {epoch} train", progress)
+    for step, (x, y) in enumerate(bar, 1):
+        logits = model(x)
+        loss = float(criterion(logits, y))
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(epoch, step, loss)
+        optimizer.zero_grad()
+        model.backward(criterion.backward())
+        optimizer.step()
+        total += loss * len(y)
+        count += len(y)
+        if progress:
+            bar.set_postfix(loss=f"{total / count:.4f}")
+    return total / max(count, 1)
+
+
+def evaluate(model, loader, criterion, *, progress: bool = False) -> EvalResult:
+    """Loss, accuracy, predictions and labels of ``model`` (in eval mode) over ``loader``."""
+    model.eval()
+    total, preds, labels = 0.0, [], []
+    for x, y in _progress(loader, "eval", progress):
+        logits = model(x)
+        total += float(criterion(logits, y)) * len(y)
+        preds.append(np.argmax(logits, axis=1))
+        labels.append(np.asarray(y))
+    return _eval_result(total, preds, labels)
+
+
+def _eval_result(total: float, preds: list[np.ndarray], labels: list[np.ndarray]) -> EvalResult:
+    p = np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
+    y = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
+    n = max(len(y), 1)
+    return EvalResult(loss=total / n, accuracy=float(np.mean(p == y)) if len(y) else float("nan"),
+                      predictions=p.astype(np.int64), labels=y.astype(np.int64))
+
+
+@dataclass
+class Engine:
+    """What :func:`run_fit` needs from an engine: its epoch functions and its checkpoint format."""
+
+    train_one_epoch: Callable[..., float]
+    evaluate: Callable[..., EvalResult]
+    save_checkpoint: Callable[[str | os.PathLike, dict], Any]
+    load_checkpoint: Callable[[str | os.PathLike], dict]
+    extra_rng_state: Callable[[], Any] = field(default=lambda: None)
+    set_extra_rng_state: Callable[[Any], None] = field(default=lambda state: None)
+
+
+def run_fit(engine: Engine, model, train_loader, val_loader, criterion, optimizer, *, epochs: int,
+            scheduler=None, early_stopping=None, checkpoint_path: str | os.PathLike | None = None,
+            resume: bool = False, progress: bool = True, log: Callable[[str], None] | None = print) -> dict:
+    """The epoch loop shared by both engines; see :func:`fit`."""
+    history: dict[str, list] = {"epoch": [], "train_loss": [], "val_loss": [], "val_acc": [], "lr": [],
+                                "epoch_time": []}
+    start_epoch = 1
+    if resume:
+        if checkpoint_path is None or not os.path.exists(checkpoint_path):
+            raise FileNotFoundError(f"fit: --resume needs an existing checkpoint, none at {checkpoint_path}")
+        state = engine.load_checkpoint(checkpoint_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        if early_stopping is not None and state.get("early_stopping") is not None:
+            early_stopping.load_state_dict(state["early_stopping"])
+        if hasattr(train_loader, "load_state_dict") and state.get("loader") is not None:
+            train_loader.load_state_dict(state["loader"])
+        engine.set_extra_rng_state(state.get("extra_rng"))
+        history = {k: list(v) for k, v in state["history"].items()}
+        start_epoch = int(state["epoch"]) + 1
+        if log:
+            log(f"resumed from {checkpoint_path} after epoch {start_epoch - 1}")
+        if early_stopping is not None and early_stopping.early_stop:
+            start_epoch = epochs + 1
+    for epoch in range(start_epoch, epochs + 1):
+        t0 = time.perf_counter()
+        lr = float(optimizer.param_groups[0]["lr"])
+        train_loss = engine.train_one_epoch(model, train_loader, criterion, optimizer, epoch=epoch,
+                                            progress=progress)
+        val = engine.evaluate(model, val_loader, criterion, progress=False)
+        if scheduler is not None:
+            scheduler.step(val.loss)
+        stop = False
+        if early_stopping is not None:
+            early_stopping(val.loss, model, epoch=epoch)
+            stop = early_stopping.early_stop
+        for key, value in (("epoch", epoch), ("train_loss", train_loss), ("val_loss", val.loss),
+                           ("val_acc", val.accuracy), ("lr", lr), ("epoch_time", time.perf_counter() - t0)):
+            history[key].append(value)
+        if log:
+            log(f"epoch {epoch:3d}/{epochs}  train loss {train_loss:.4f}  val loss {val.loss:.4f}  "
+                f"val acc {val.accuracy:.4f}  lr {lr:.2e}  ({history['epoch_time'][-1]:.1f}s)")
+        if checkpoint_path is not None:
+            engine.save_checkpoint(checkpoint_path, {
+                "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "early_stopping": early_stopping.state_dict() if early_stopping is not None else None,
+                "loader": train_loader.state_dict() if hasattr(train_loader, "state_dict") else None,
+                "extra_rng": engine.extra_rng_state(), "history": history,
+            })
+        if stop:
+            if log:
+                log(f"early stopping at epoch {epoch}: best val loss {early_stopping.best_score:.4f} "
+                    f"at epoch {early_stopping.best_epoch}")
+            break
+    if early_stopping is not None and early_stopping.best_state is not None:
+        early_stopping.load_best_model(model)
+    return history
+
+
+def _engine() -> Engine:
+    from scratch.checkpoint import load_checkpoint, save_checkpoint
+
+    return Engine(train_one_epoch=train_one_epoch, evaluate=evaluate, save_checkpoint=save_checkpoint,
+                  load_checkpoint=load_checkpoint)
+
+
+def fit(model, train_loader, val_loader, criterion, optimizer, *, epochs: int, scheduler=None,
+        early_stopping=None, checkpoint_path: str | os.PathLike | None = None, resume: bool = False,
+        progress: bool = True, log: Callable[[str], None] | None = print) -> dict:
+    """Train for ``epochs`` epochs with validation after each; returns the history.
+
+    Per epoch: :func:`train_one_epoch`, :func:`evaluate` on ``val_loader``, ``scheduler.step(val_loss)``
+    (ReduceLROnPlateau), ``early_stopping(val_loss, model, epoch)``, then an atomic checkpoint (model,
+    optimizer, scheduler, early stopping, loader RNG, history) to ``checkpoint_path``. With
+    ``resume=True`` the run continues from that checkpoint and reaches exactly the weights of an
+    uninterrupted run. When early stopping is given, the best epoch's weights are loaded back at the end.
+
+    History: lists per epoch under ``epoch``, ``train_loss``, ``val_loss``, ``val_acc``, ``lr`` (the learning
+    rate used in that epoch) and ``epoch_time`` (seconds).
+    """
+    return run_fit(_engine(), model, train_loader, val_loader, criterion, optimizer, epochs=epochs,
+                   scheduler=scheduler, early_stopping=early_stopping, checkpoint_path=checkpoint_path,
+                   resume=resume, progress=progress, log=log)

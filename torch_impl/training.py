@@ -1,0 +1,156 @@
+"""Training loops for the PyTorch engine, with the same names and signatures as :mod:`scratch.training`.
+
+Batches come from scratch's :class:`scratch.data.DataLoader` (NumPy) through :class:`TensorLoader`, which
+moves them to the device and applies an optional on-device transform (torchvision augmentation).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from scratch.training import Engine, EvalResult, NonFiniteLossError, _eval_result, _progress, run_fit
+
+__all__ = ["EvalResult", "NonFiniteLossError", "TensorLoader", "evaluate", "fit", "resolve_device",
+           "save_checkpoint", "load_checkpoint", "train_one_epoch"]
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without CUDA raises a clear error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda: CUDA is not available on this machine (use --device cpu or auto)")
+    return torch.device(device)
+
+
+class TensorLoader:
+    """Wraps a NumPy batch loader: yields ``(transform(x), y)`` tensors on ``device``, x in ``dtype``."""
+
+    def __init__(self, loader, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        self.loader, self.device, self.dtype, self.transform = loader, torch.device(device), dtype, transform
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in self.loader:
+            xt = torch.from_numpy(np.ascontiguousarray(x)).to(self.device, self.dtype, non_blocking=True)
+            yt = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(self.device, non_blocking=True)
+            yield (self.transform(xt) if self.transform is not None else xt), yt
+
+    def state_dict(self) -> Any:
+        return self.loader.state_dict() if hasattr(self.loader, "state_dict") else None
+
+    def load_state_dict(self, state: Any) -> None:
+        if state is not None and hasattr(self.loader, "load_state_dict"):
+            self.loader.load_state_dict(state)
+
+
+def train_one_epoch(model, loader, criterion, optimizer, *, epoch: int = 1, progress: bool = False) -> float:
+    """See :func:`scratch.training.train_one_epoch`; ``loss.backward()`` does the backward pass.
+
+    On CUDA the loss is not synchronised every step: the first non-finite step is tracked on the device and
+    reported at the end of the epoch (the same error, the same step number).
+    """
+    model.train()
+    device = next(model.parameters()).device
+    sync_each_step = device.type == "cpu" or progress
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+    count = 0
+    bar = _progress(loader, f"epoch {epoch} train", progress)
+    for step, (x, y) in enumerate(bar, 1):
+        loss = criterion(model(x), y)
+        if sync_each_step:
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise NonFiniteLossError(epoch, step, value)
+            if progress:
+                bar.set_postfix(loss=f"{value:.4f}")
+        else:
+            first_bad = torch.where((first_bad < 0) & ~torch.isfinite(loss), step, first_bad)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += loss.detach() * len(y)
+        count += len(y)
+    bad_step = int(first_bad)
+    if bad_step >= 0:
+        raise NonFiniteLossError(epoch, bad_step, float("nan"))
+    return float(total) / max(count, 1)
+
+
+@torch.no_grad()
+def evaluate(model, loader, criterion, *, progress: bool = False) -> EvalResult:
+    """See :func:`scratch.training.evaluate`."""
+    model.eval()
+    total, preds, labels = 0.0, [], []
+    for x, y in _progress(loader, "eval", progress):
+        logits = model(x)
+        total += float(criterion(logits, y)) * len(y)
+        preds.append(logits.argmax(dim=1).cpu().numpy())
+        labels.append(y.cpu().numpy())
+    return _eval_result(total, preds, labels)
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
+    """``torch.save`` to a temporary file in the same folder, then an atomic rename over ``path``."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pt")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint`; a corrupt file raises ValueError naming it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable torch_impl checkpoint ({err})") from err
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict | None) -> None:
+    if not state:
+        return
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+ENGINE = Engine(train_one_epoch=train_one_epoch, evaluate=evaluate, save_checkpoint=save_checkpoint,
+                load_checkpoint=load_checkpoint, extra_rng_state=_rng_state,
+                set_extra_rng_state=_set_rng_state)
+
+
+def fit(model, train_loader, val_loader, criterion, optimizer, *, epochs: int, scheduler=None,
+        early_stopping=None, checkpoint_path: str | os.PathLike | None = None, resume: bool = False,
+        progress: bool = True, log: Callable[[str], None] | None = print) -> dict:
+    """See :func:`scratch.training.fit`."""
+    return run_fit(ENGINE, model, train_loader, val_loader, criterion, optimizer, epochs=epochs,
+                   scheduler=scheduler, early_stopping=early_stopping, checkpoint_path=checkpoint_path,
+                   resume=resume, progress=progress, log=log)
