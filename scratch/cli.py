@@ -55,6 +55,20 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--download", action="store_true", help="download missing MNIST/Fashion-MNIST files")
 
 
+def _add_augment_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("augmentation (with --augment; scratch.augment / torchvision v2, per image)")
+    g.add_argument("--rotation", type=float, default=10.0, help="max rotation in degrees")
+    g.add_argument("--translate", type=float, default=0.1, help="max shift as a fraction of the size")
+    g.add_argument("--scale", type=float, default=0.1, help="zoom range 1±scale")
+    g.add_argument("--shear", type=float, default=5.0, help="max shear in degrees")
+    g.add_argument("--noise", type=float, default=0.0, help="Gaussian noise std (0: none)")
+
+
+def _augment_options(args) -> dict:
+    return dict(rotation=args.rotation, translate=args.translate, scale=args.scale or None, shear=args.shear,
+                noise_std=args.noise)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scratchnet", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr-patience", type=int, default=2, help="ReduceLROnPlateau patience (epochs)")
     t.add_argument("--lr-factor", type=float, default=0.5, help="ReduceLROnPlateau factor")
     t.add_argument("--augment", action="store_true", help="random rotation/affine/noise on training batches")
+    _add_augment_args(t)
     t.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
@@ -99,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--n", type=_positive_int, default=8, help="number of images")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--out", default="augment_preview.png")
+    _add_augment_args(a)
     return parser
 
 
@@ -131,7 +147,7 @@ def cmd_train(args) -> int:
     normalize = Normalize((0.5,), (0.5,))
     scratch_train_tf = normalize
     if args.augment and args.engine == "scratch":
-        scratch_train_tf = Compose([default_train_augmentation(seed=args.seed), normalize])
+        scratch_train_tf = Compose([default_train_augmentation(**_augment_options(args)), normalize])
     train_loader = DataLoader(train, batch_size=args.batch_size, shuffle=True, seed=args.seed,
                               transform=scratch_train_tf if args.engine == "scratch" else None)
     val_loader = DataLoader(val, batch_size=512, transform=normalize)
@@ -196,7 +212,7 @@ def _train_torch(args, train_loader, val_loader, test_loader):
     normalize = lambda x: (x - mean) / mean
     train_tf = normalize
     if args.augment:
-        aug = torch_augmentation()
+        aug = torch_augmentation(**_augment_options(args))
         train_tf = lambda x: normalize(aug(x))
     train_t = TensorLoader(train_loader, device, dtype, transform=train_tf)
     val_t = TensorLoader(val_loader, device, dtype)
@@ -256,7 +272,7 @@ def cmd_augment_preview(args) -> int:
     idx = np.sort(rng.choice(len(data), size=min(args.n, len(data)), replace=False))
     images, labels = data.get_batch(idx)
     classes = list(getattr(data, "classes", []))
-    path = preview_grid(images, labels, default_train_augmentation(seed=args.seed), args.out,
+    path = preview_grid(images, labels, default_train_augmentation(**_augment_options(args), seed=args.seed), args.out,
                         class_names=classes or None, n=len(idx))
     print(f"wrote {path}")
     return 0
