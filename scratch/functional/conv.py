@@ -1,0 +1,382 @@
+"""2-D convolution (cross-correlation, as torch.nn.functional.conv2d): blocked im2col + GEMM, in Numba.
+
+The batch is split into one chunk per thread (``prange``); each thread walks its images one block of
+output rows at a time, so every buffer it touches is its own and stays in L1/L2. For one block,
+``cols`` (K, T) is the im2col matrix, K = C_in·kH·kW (row k = (c·kH + u)·kW + v, so each group's rows are
+contiguous) and T the block's output positions, laid out with row width R (t = r·R + j). Per group g
+(o and k in g):
+
+    forward   out[o, t]  = b[o] + Σ_k w[o, k] · cols[k, t]              out_g = w_g @ cols_g
+    backward  dw[o, k]  += Σ_t dout[o, t] · cols[k, t]                  dw_gᵀ += cols_g @ dout_gᵀ
+              dcols[k, t] = Σ_o w[o, k] · dout[o, t]                    dcols_g = w_gᵀ @ dout_g
+              dx = col2im(dcols): each entry added back to the input pixel cols gathered it from
+
+* stride 1: the image is first copied once into a zero-padded buffer of row width R = W + p_l + p_r;
+  then row k of cols is ONE contiguous segment of it, starting at d_h·u·R + d_w·v (columns j >= W_out
+  of each row are padding wrap-around: computed, never read out, and zeroed in dout so they add 0 to
+  dw and dx). col2im is the mirror: one contiguous add per row of dcols, then the padding is cropped.
+* stride > 1: cols is gathered element by element (R = W_out) and col2im scatters back the same way.
+
+The im2col/col2im gathers, the bias and the layout changes are hand-written Numba loops; the three
+products are BLAS GEMMs (all operands C-contiguous, no transposed kernels) called from inside the
+``prange`` with ``np.dot``; Numba takes sgemm/dgemm from SciPy's BLAS. Each call does fewer than
+:data:`_BLAS_ONE_THREAD_MNK` multiply-adds: OpenBLAS (interface/gemm.c) runs a GEMM on
+M·N·K / (65536·GEMM_MULTITHREAD_THRESHOLD=4) threads, so it stays on the calling thread and never
+starts its own threads under Numba's, which would oversubscribe the cores and stall both pools.
+float32 stays float32 end to end (sgemm), float64 uses dgemm.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from scratch.functional._checks import (
+    check_ndim,
+    check_same_dtype,
+    check_shape,
+    float_array,
+    to_int,
+    to_pair,
+)
+
+PaddingArg = int | tuple[int, int] | str
+_BLAS_ONE_THREAD_MNK = 2 * 65536 * 4
+
+
+def _resolve_padding(padding: PaddingArg, stride: tuple[int, int], dilation: tuple[int, int],
+                     kernel: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) zero padding; 'same' puts the odd extra row/column at the bottom/right."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"conv2d: padding='same' is not supported for strided convolutions, "
+                                 f"got stride={stride}")
+            (dh, dw), (kh, kw) = dilation, kernel
+            th, tw = dh * (kh - 1), dw * (kw - 1)
+            return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+        raise ValueError(f"conv2d: invalid padding string {padding!r}, expected 'valid', 'same', "
+                         f"an int or a pair of ints")
+    ph, pw = to_pair("conv2d", "padding", padding, 0)
+    return (ph, ph, pw, pw)
+
+
+def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
+                   stride: int | tuple[int, int] = 1, padding: PaddingArg = 0,
+                   dilation: int | tuple[int, int] = 1, groups: int = 1) -> tuple[np.ndarray, tuple]:
+    """2-D cross-correlation over NCHW input, as torch.nn.functional.conv2d (zero padding).
+
+    Shapes:   x (N, C_in, H, W) or unbatched (C_in, H, W); weight (C_out, C_in/g, kH, kW); bias (C_out,)
+              -> out (N, C_out, H_out, W_out) (unbatched in, unbatched out), with
+              H_out = (H + 2p - d(kH-1) - 1) // s + 1 and likewise W_out (per-axis s, p, d).
+              padding='valid' is p = 0; padding='same' (s = 1 only) pads d(k-1) in total per axis,
+              the odd extra row/column at the bottom/right, so H_out = H.
+    Forward:  out[n,o,i,j] = b[o] + Σ_{c∈group(o), u, v} w[o,c,u,v] · xp[n,c, s·i+d·u, s·j+d·v]
+              with xp the zero-padded x and group(o) the C_in/g input channels of o's group.
+    Backward: dx[n,c, s·i+d·u-p, s·j+d·v-p] += Σ_{o∈group(c)} w[o,c,u,v] · dout[n,o,i,j]  (inside x only)
+              dw[o,c,u,v] = Σ_{n,i,j} dout[n,o,i,j] · xp[n,c, s·i+d·u, s·j+d·v]
+              db[o]       = Σ_{n,i,j} dout[n,o,i,j]
+    Cache:    x, the weight and the geometry (backward rebuilds the im2col blocks).
+    """
+    op = "conv2d"
+    x = float_array(op, "x", x)
+    weight = float_array(op, "weight", weight)
+    check_ndim(op, "x", x, (3, 4), "(N, C_in, H, W) or unbatched (C_in, H, W)")
+    check_ndim(op, "weight", weight, 4, "(C_out, C_in/groups, kH, kW)")
+    check_same_dtype(op, "x", x, "weight", weight)
+    c_out, c_in_g, kh, kw = weight.shape
+    if 0 in weight.shape:
+        raise ValueError(f"conv2d: expected weight (C_out, C_in/groups, kH, kW) without empty dimensions, "
+                         f"got shape {weight.shape}")
+    if 0 in x.shape[-2:]:
+        raise ValueError(f"conv2d: expected x with H, W >= 1, got shape {x.shape}")
+    if bias is not None:
+        bias = float_array(op, "bias", bias)
+        check_same_dtype(op, "x", x, "bias", bias)
+        check_shape(op, "bias", bias, (c_out,))
+    groups = to_int(op, "groups", groups, 1)
+    stride = to_pair(op, "stride", stride, 1)
+    dilation = to_pair(op, "dilation", dilation, 1)
+    pads = _resolve_padding(padding, stride, dilation, (kh, kw))
+
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = x[None]
+    n, c_in, h, w = x.shape
+    if c_in % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide C_in, got x of shape {x.shape}")
+    if c_out % groups:
+        raise ValueError(f"conv2d: groups={groups} must divide C_out, got weight of shape {weight.shape}")
+    if c_in != c_in_g * groups:
+        raise ValueError(f"conv2d: expected x to have C_in = weight.shape[1]·groups = {c_in_g * groups} "
+                         f"channels (weight {weight.shape}, groups={groups}), got {c_in}")
+    (sh, sw), (dh, dw) = stride, dilation
+    pt, pb, pl, pr = pads
+    hp, wp = h + pt + pb, w + pl + pr
+    ekh, ekw = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    if ekh > hp or ekw > wp:
+        raise ValueError(f"conv2d: dilated kernel ({ekh} x {ekw}) is larger than the padded input "
+                         f"({hp} x {wp})")
+    h_out, w_out = (hp - ekh) // sh + 1, (wp - ekw) // sw + 1
+
+    geom = (kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out)
+    plan = _conv2d_plan(c_in, c_out, groups, geom)
+    chan, off, row_width, block, src_shape = plan
+    chunks = max(1, min(n, numba.get_num_threads()))
+    length = block * row_width
+    out = np.empty((n, c_out, h_out, w_out), dtype=x.dtype)
+    b = np.zeros(c_out, dtype=x.dtype) if bias is None else bias
+    src = np.empty((chunks, *src_shape), dtype=x.dtype)
+    cols = np.empty((chunks, chan.size * length), dtype=x.dtype)
+    res = np.empty((chunks, c_out * length), dtype=x.dtype)
+    w3 = weight.reshape(groups, c_out // groups, c_in_g * kh * kw)
+    _conv2d_forward_kernel(x, w3, b, out, src, cols, res, chan, off, row_width, block, *geom)
+    cache = (x, weight, bias is not None, groups, geom, plan, unbatched)
+    return (out[0] if unbatched else out), cache
+
+
+def _conv2d_plan(c_in: int, c_out: int, groups: int, geom: tuple) -> tuple:
+    """(chan, off, row width R, rows per block, padded-source shape) of the im2col layout (module doc).
+
+    For stride 1, row k of cols starts at src[chan[k], off[k] + i0·R] for a block starting at output row i0.
+    """
+    kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out = geom
+    k = np.arange(c_in * kh * kw)
+    if (sh, sw) == (1, 1):
+        row_width = w_out + dw * (kw - 1)
+        # + d_w·(kW-1): the last row's wrap-around columns read past the padded image
+        src_shape = (c_in, (h_out + dh * (kh - 1)) * row_width + dw * (kw - 1))
+        chan, off = k // (kh * kw), (k // kw % kh) * dh * row_width + (k % kw) * dw
+    else:
+        row_width, src_shape = w_out, (0, 0)
+        chan, off = k, np.zeros_like(k)
+    mnk_per_row = (c_out // groups) * (k.size // groups) * row_width
+    rows = min(h_out, max(1, (_BLAS_ONE_THREAD_MNK - 1) // mnk_per_row))
+    blocks = -(-h_out // rows)
+    return chan, off, row_width, -(-h_out // blocks), src_shape
+
+
+@numba.njit(parallel=True, cache=True)
+def _conv2d_forward_kernel(x, w3, b, out, src, cols, res, chan, off, rw, block,
+                           kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
+    """out[n, g·C_out/g + o] = b + w3[g, o] @ cols_g, one block of output rows at a time (module doc)."""
+    n_batch = x.shape[0]
+    groups, cog, kg = w3.shape
+    k_all = chan.shape[0]
+    c_out = groups * cog
+    chunks = cols.shape[0]
+    for t in numba.prange(chunks):
+        for n in range(t * n_batch // chunks, (t + 1) * n_batch // chunks):
+            _pad_image(x[n], src[t], pt, pl, rw)
+            for i0 in range(0, h_out, block):
+                rows = min(block, h_out - i0)
+                length = rows * rw
+                cb = cols[t, :k_all * length].reshape(k_all, length)
+                rb = res[t, :c_out * length].reshape(c_out, length)
+                _im2col_block(x[n], src[t], cb, i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw,
+                              w_out)
+                for g in range(groups):
+                    _gemm(w3[g], cb[g * kg:(g + 1) * kg], rb[g * cog:(g + 1) * cog])
+                for o in range(c_out):
+                    bo = b[o]
+                    for r in range(rows):
+                        dst, row = out[n, o, i0 + r], rb[o, r * rw:r * rw + w_out]
+                        for j in range(w_out):
+                            dst[j] = row[j] + bo
+
+
+def conv2d_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients of :func:`conv2d_forward` with respect to (x, weight, bias); db is None without bias.
+
+    Math: see the forward. dx = col2im(wᵀ·dout): each input pixel gets w[o,c,u,v]·dout[n,o,i,j] from
+    every (o, u, v, i, j) whose window read it; padding positions are dropped.
+    """
+    op = "conv2d_backward"
+    x, weight, has_bias, groups, geom, plan, unbatched = cache
+    h_out, w_out = geom[-2:]
+    n = x.shape[0]
+    c_out = weight.shape[0]
+    dout = float_array(op, "dout", dout)
+    check_same_dtype(op, "x", x, "dout", dout)
+    check_shape(op, "dout", dout, (c_out, h_out, w_out) if unbatched else (n, c_out, h_out, w_out))
+    if unbatched:
+        dout = dout[None]
+
+    chan, off, row_width, block, src_shape = plan
+    chunks = max(1, min(n, numba.get_num_threads()))
+    length = block * row_width
+    cog, kg = c_out // groups, weight.shape[1] * weight.shape[2] * weight.shape[3]
+    wt = np.ascontiguousarray(weight.reshape(groups, cog, kg).transpose(0, 2, 1))
+    dx = np.empty_like(x)
+    dwt_parts = np.empty((chunks, groups, kg, cog), dtype=x.dtype)
+    src = np.empty((chunks, *src_shape), dtype=x.dtype)
+    dsrc = np.empty((chunks, *src_shape), dtype=x.dtype)
+    cols = np.empty((chunks, chan.size * length), dtype=x.dtype)
+    dcols = np.empty((chunks, chan.size * length), dtype=x.dtype)
+    dres = np.empty((chunks, c_out * length), dtype=x.dtype)
+    dres_t = np.empty((chunks, c_out * length), dtype=x.dtype)
+    dwt_block = np.empty((chunks, kg, cog), dtype=x.dtype)
+    _conv2d_backward_kernel(x, dout, wt, dx, dwt_parts, src, dsrc, cols, dcols, dres, dres_t, dwt_block,
+                            chan, off, row_width, block, *geom)
+    dw = dwt_parts.sum(axis=0).transpose(0, 2, 1).reshape(weight.shape)
+    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    return (dx[0] if unbatched else dx), dw, db
+
+
+@numba.njit(parallel=True, cache=True)
+def _conv2d_backward_kernel(x, dout, wt, dx, dwt_parts, src, dsrc, cols, dcols, dres, dres_t, dwt_block,
+                            chan, off, rw, block, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
+    """Chunk t of the batch: dwt_parts[t] = its images' dwᵀ per group; dx[n] = col2im(wᵀ @ dout[n]).
+
+    wt[g, k, o] = w[g·C_out/g + o, k]. Per block, dout is laid out both as dres (C_out, T) for
+    dcols_g = wt[g] @ dres_g and transposed as dres_t (g, T, C_out/g) for dwᵀ_g += cols_g @ dres_t[g];
+    the wrap-around columns are zero in both.
+    """
+    n_batch = dout.shape[0]
+    groups, kg, cog = wt.shape
+    k_all = chan.shape[0]
+    c_out = groups * cog
+    chunks = cols.shape[0]
+    for t in numba.prange(chunks):
+        dwtp, dwb = dwt_parts[t], dwt_block[t]
+        dwtp[:] = 0
+        for n in range(t * n_batch // chunks, (t + 1) * n_batch // chunks):
+            _pad_image(x[n], src[t], pt, pl, rw)
+            if dsrc.shape[2]:
+                dsrc[t, :] = 0
+            else:  # stride > 1: col2im adds straight into dx
+                dx[n] = 0
+            for i0 in range(0, h_out, block):
+                rows = min(block, h_out - i0)
+                length = rows * rw
+                cb = cols[t, :k_all * length].reshape(k_all, length)
+                dcb = dcols[t, :k_all * length].reshape(k_all, length)
+                dr = dres[t, :c_out * length].reshape(c_out, length)
+                drt = dres_t[t, :c_out * length].reshape(groups, length, cog)
+                _im2col_block(x[n], src[t], cb, i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw,
+                              w_out)
+                for o in range(c_out):
+                    g, ol = o // cog, o % cog
+                    for r in range(rows):
+                        row, t0 = dout[n, o, i0 + r], r * rw
+                        for j in range(w_out):
+                            dr[o, t0 + j] = row[j]
+                            drt[g, t0 + j, ol] = row[j]
+                        for j in range(w_out, rw):  # wrap-around columns: they must add nothing
+                            dr[o, t0 + j] = 0
+                            drt[g, t0 + j, ol] = 0
+                for g in range(groups):
+                    _gemm(cb[g * kg:(g + 1) * kg], drt[g], dwb)
+                    for k in range(kg):
+                        _add(dwtp[g, k], dwb[k])
+                    _gemm(wt[g], dr[g * cog:(g + 1) * cog], dcb[g * kg:(g + 1) * kg])
+                _col2im_block(dcb, dsrc[t], dx[n], i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw,
+                              w_out)
+            _crop_image(dsrc[t], dx[n], pt, pl, rw)
+
+
+@numba.njit(cache=True)
+def _pad_image(xn, s, pt, pl, rw):
+    """s[c] = xn[c] zero-padded, flattened with row width rw (no-op for an empty s: stride > 1)."""
+    if s.size == 0:
+        return
+    c_in, h, w = xn.shape
+    s[:] = 0
+    for c in range(c_in):
+        for r in range(h):
+            start = (r + pt) * rw + pl
+            _copy(s[c, start:start + w], xn[c, r])
+
+
+@numba.njit(cache=True)
+def _crop_image(ds, dxn, pt, pl, rw):
+    """dxn[c] = the unpadded part of ds[c], the adjoint of :func:`_pad_image` (no-op for an empty ds)."""
+    if ds.size == 0:
+        return
+    c_in, h, w = dxn.shape
+    for c in range(c_in):
+        for r in range(h):
+            start = (r + pt) * rw + pl
+            _copy(dxn[c, r], ds[c, start:start + w])
+
+
+@numba.njit(cache=True)
+def _im2col_block(xn, s, cb, i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw, w_out):
+    """cb[k, r·rw + j] = xp[c, s_h·(i0+r) + d_h·u, s_w·j + d_w·v] for k = (c·kH + u)·kW + v.
+
+    Stride 1: one contiguous copy from the padded image s per row. Otherwise: gathered from xn.
+    """
+    length = rows * rw
+    if s.size:
+        for k in range(cb.shape[0]):
+            start = off[k] + i0 * rw
+            _copy(cb[k], s[chan[k], start:start + length])
+        return
+    c_in, h, w = xn.shape
+    for k in range(cb.shape[0]):
+        c, u, v = k // (kh * kw), k // kw % kh, k % kw
+        shift = v * dw - pl
+        j0, j1 = _valid_columns(shift, sw, w, w_out)
+        for r in range(rows):
+            seg = cb[k, r * w_out:(r + 1) * w_out]
+            src_row = (i0 + r) * sh + u * dh - pt
+            if src_row < 0 or src_row >= h:
+                seg[:] = 0
+                continue
+            seg[:j0] = 0
+            for j in range(j0, j1):
+                seg[j] = xn[c, src_row, j * sw + shift]
+            seg[j1:] = 0
+
+
+@numba.njit(cache=True)
+def _col2im_block(dcb, ds, dxn, i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw, w_out):
+    """The adjoint of :func:`_im2col_block`: add dcb back into the padded ds (stride 1) or into dxn."""
+    length = rows * rw
+    if ds.size:
+        for k in range(dcb.shape[0]):
+            start = off[k] + i0 * rw
+            _add(ds[chan[k], start:start + length], dcb[k])
+        return
+    c_in, h, w = dxn.shape
+    for k in range(dcb.shape[0]):
+        c, u, v = k // (kh * kw), k // kw % kh, k % kw
+        shift = v * dw - pl
+        j0, j1 = _valid_columns(shift, sw, w, w_out)
+        for r in range(rows):
+            dst_row = (i0 + r) * sh + u * dh - pt
+            if 0 <= dst_row < h:
+                for j in range(j0, j1):
+                    dxn[c, dst_row, j * sw + shift] += dcb[k, r * w_out + j]
+
+
+@numba.njit(cache=True)
+def _valid_columns(shift, sw, w, w_out):
+    """Output columns j in [j0, j1) read input column s_w·j + shift inside [0, w)."""
+    j0 = min(w_out, max(0, (sw - 1 - shift) // sw))
+    j1 = max(j0, min(w_out, (w - 1 - shift) // sw + 1))
+    return j0, j1
+
+
+@numba.njit(cache=True)
+def _gemm(a, b, c):
+    """c = a @ b by BLAS, in slices of rows of a small enough to keep BLAS on the calling thread."""
+    rows = max(1, (_BLAS_ONE_THREAD_MNK - 1) // (a.shape[1] * b.shape[1]))
+    for i in range(0, a.shape[0], rows):
+        np.dot(a[i:i + rows], b, c[i:i + rows])
+
+
+@numba.njit(cache=True)
+def _copy(dst, src):
+    """dst[e] = src[e] (1-D; a plain loop is several times faster than slice assignment in Numba)."""
+    for e in range(dst.shape[0]):
+        dst[e] = src[e]
+
+
+@numba.njit(cache=True)
+def _add(dst, src):
+    """dst[e] += src[e] (1-D)."""
+    for e in range(dst.shape[0]):
+        dst[e] += src[e]
