@@ -54,7 +54,6 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     arrays: dict[str, np.ndarray] = {}
     meta = json.dumps(_encode(state, arrays))
     arrays[_META] = np.frombuffer(meta.encode(), dtype=np.uint8)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     serialization.save(arrays, path)
 
 

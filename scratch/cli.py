@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 
@@ -19,19 +18,10 @@ DATASETS = ("auto", "fashion-mnist", "mnist", "digits")
 
 def write_json_atomic(obj, path: str) -> None:
     """Write ``obj`` as JSON to ``path`` through a temporary file and an atomic rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from scratch.serialization import atomic_write
+
+    with atomic_write(path, "w") as f:
+        json.dump(obj, f, indent=2)
 
 
 def _positive_int(text: str) -> int:

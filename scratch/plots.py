@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -15,6 +14,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from scratch.serialization import atomic_write
 
 
 def new_figure(figsize: tuple[float, float], dpi: int = 100) -> Figure:
@@ -30,15 +31,8 @@ def save_figure(fig: Figure, out_path: str | os.PathLike) -> Path:
     The PNG is ``figsize · dpi`` pixels (no tight bounding box, so the size is predictable).
     """
     out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=fig.dpi)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(out) as fh:
+        fig.savefig(fh, format="png", dpi=fig.dpi)
     return out
 
 

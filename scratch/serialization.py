@@ -8,12 +8,13 @@ the file for anything else: a truncated or corrupt archive, a foreign file, an o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import zipfile
 from collections import OrderedDict
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
 
 import numpy as np
 
@@ -30,12 +31,26 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     if not isinstance(state, Mapping):
         raise TypeError(f"save: expected a module or a mapping of name -> array, got {type(obj).__name__}")
     arrays = OrderedDict((_check_key(k), _as_array(k, v)) for k, v in state.items())
+    with atomic_write(path) as f:
+        _write_npz(f, arrays)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+    """Open a temporary file next to ``path`` for writing; on success it replaces ``path`` atomically.
+
+    On leaving the block the file is flushed and fsynced, renamed over ``path`` (``os.replace``) and the
+    folder fsynced; if the block raises, the temporary file is removed and ``path`` is left as it was.
+    Parent folders are created. Every file scratchnet writes (state dicts, checkpoints, JSON, PNG) goes
+    through here.
+    """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            _write_npz(f, arrays)
+        with os.fdopen(fd, mode) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

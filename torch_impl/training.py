@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
+from scratch.serialization import atomic_write
 from scratch.training import Engine, EvalResult, NonFiniteLossError, _eval_result, _progress, run_fit
 
 __all__ = ["EvalResult", "NonFiniteLossError", "TensorLoader", "evaluate", "fit", "resolve_device",
@@ -102,21 +102,9 @@ def evaluate(model, loader, criterion, *, progress: bool = False) -> EvalResult:
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
-    """``torch.save`` to a temporary file in the same folder, then an atomic rename over ``path``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pt")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``torch.save`` through :func:`scratch.serialization.atomic_write` (temporary file, fsync, rename)."""
+    with atomic_write(path) as f:
+        torch.save(state, f)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
