@@ -105,6 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--out", default="augment_preview.png")
     _add_augment_args(a)
+
+    b = sub.add_parser("bench", help="benchmarks of both engines (benchmarks/README.md; a source checkout)")
+    b.add_argument("suite", choices=("ops", "train", "plot"),
+                   help="ops: every op; train: LeNet-5 step and epoch; plot: PNG charts from their JSON")
+    b.add_argument("options", nargs=argparse.REMAINDER, help="the suite's options (e.g. --quick, --help)")
     return parser
 
 
@@ -268,7 +273,19 @@ def cmd_augment_preview(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "compare": cmd_compare, "augment-preview": cmd_augment_preview}
+def cmd_bench(args) -> int:
+    import importlib
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])  # benchmarks/ sits next to the package, not in it
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    module = {"ops": "bench_ops", "train": "bench_train", "plot": "plot"}[args.suite]
+    return importlib.import_module(f"benchmarks.{module}").main(args.options)
+
+
+COMMANDS = {"train": cmd_train, "compare": cmd_compare, "augment-preview": cmd_augment_preview,
+            "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,10 @@ accepted (torch wants int64 or uint8); mismatched float dtypes (input vs target 
 TypeError instead of promoting; ``mse_loss``/``l1_loss`` raise ValueError on shape mismatch instead of
 broadcasting with a warning; a negative ``label_smoothing`` raises ValueError (torch treats it as 0);
 C = 0 classes raises ValueError.
+
+Class-index targets (the common case) run through two small Numba kernels, one per direction, that
+check the targets, pick each row's score and reduce in one pass; every loss here is tiny next to the
+network, so what they save is per-call overhead (a dozen NumPy calls and temporaries each way).
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from __future__ import annotations
 from numbers import Integral, Real
 from typing import Any
 
+import numba
 import numpy as np
 
 from scratch.functional._checks import check_same_dtype, check_shape, float_array, to_int
-from scratch.functional.activation import log_softmax_forward
+from scratch.functional.activation import log_softmax_rows
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -45,7 +50,9 @@ def _reduce(loss: np.ndarray, reduction: str, denominator: np.generic) -> np.nda
     total = np.sum(loss, dtype=loss.dtype)
     if reduction == "sum":
         return np.asarray(total)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    if denominator != 0:
+        return np.asarray(total / denominator)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 = nan, as torch
         return np.asarray(total / denominator)
 
 
@@ -62,14 +69,14 @@ def _upstream(op: str, dout: Any, reduction: str, loss_shape: tuple[int, ...], d
 
 def _class_rows(x: np.ndarray) -> np.ndarray:
     """(C,) or (N, C, d1, ..., dK) scores as (M, C) rows, class axis last."""
-    if x.ndim == 1:
-        return x.reshape(1, -1)
+    if x.ndim <= 2:
+        return x.reshape(-1, x.shape[-1])
     return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
 
 
 def _from_class_rows(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Inverse of :func:`_class_rows`: (M, C) rows back to the C-contiguous layout ``shape``."""
-    if len(shape) == 1:
+    if len(shape) <= 2:
         return rows.reshape(shape)
     moved = rows.reshape((shape[0],) + shape[2:] + (shape[1],))
     return np.ascontiguousarray(np.moveaxis(moved, -1, 1))
@@ -97,37 +104,79 @@ def _class_weight(op: str, weight: Any, x: np.ndarray, n_classes: int) -> np.nda
     return weight
 
 
-def _class_targets(op: str, x: np.ndarray, target: Any, ignore_index: int) -> tuple[np.ndarray, np.ndarray]:
-    """Class-index targets as (M,) int64 rows (ignored rows set to class 0) and the (M,) non-ignored mask.
+def _index(op: str, ignore_index: object) -> int:
+    """``ignore_index`` checked by :func:`to_int`, skipped for the usual plain int."""
+    return ignore_index if type(ignore_index) is int else to_int(op, "ignore_index", ignore_index)
 
-    Raises ValueError when ``target``'s shape does not match ``x``'s layout or a non-ignored target lies
-    outside [0, C).
+
+def _class_targets(op: str, x: np.ndarray, target: Any, ignore_index: int, scores: np.ndarray,
+                   weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]:
+    """Check class-index ``target`` against ``x`` and pick each row's score from ``scores`` (M, C).
+
+    Returns ``(t, valid, w_t, loss, total, W)``: t (M,) int64 targets (ignored rows set to class 0), valid
+    (M,) the non-ignored mask, w_t = weight[t] (1 without weight), loss (M,) = -w_t · scores[i, t] (0 on
+    ignored rows), its sum and W = Σ valid · w_t. Raises TypeError for a non-integer target, ValueError
+    when its shape does not match ``x``'s layout or a non-ignored target lies outside [0, C).
     """
+    if not isinstance(target, np.ndarray):
+        if not isinstance(target, Integral) or isinstance(target, (bool, np.bool_)):
+            raise TypeError(f"{op}: expected target to be a numpy.ndarray, got {type(target).__name__}")
+        target = np.asarray(target)
+    if target.dtype.kind not in "iu":
+        raise TypeError(f"{op}: expected target of an integer dtype (class indices), got {target.dtype}")
     expected = () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
     if target.shape != expected:
         layout = ("a 0-D target for a (C,) input" if x.ndim == 1
                   else "target (N, d1, ..., dK) for input (N, C, d1, ..., dK)")
         raise ValueError(f"{op}: expected target of shape {expected} ({layout}), got {target.shape} "
                          f"for input of shape {x.shape}")
-    n_classes = x.shape[0] if x.ndim == 1 else x.shape[1]
-    t = target.reshape(-1).astype(np.int64)
-    valid = t != ignore_index
-    bad = valid & ((t < 0) | (t >= n_classes))
-    if bad.any():
-        raise ValueError(f"{op}: target {int(t[np.argmax(bad)])} is out of bounds: expected class indices in "
-                         f"[0, {n_classes - 1}] or ignore_index={ignore_index}")
-    return np.where(valid, t, 0), valid
+    rows, n_classes = scores.shape
+    t = np.empty(rows, dtype=np.int64)
+    valid = np.empty(rows, dtype=np.bool_)
+    w_t = np.empty(rows, dtype=scores.dtype)
+    loss = np.empty(rows, dtype=scores.dtype)
+    w = np.empty(0, dtype=scores.dtype) if weight is None else weight
+    bad, total, denominator = _pick_kernel(scores, target.reshape(-1).astype(np.int64, copy=False), w,
+                                           ignore_index, t, valid, w_t, loss)
+    if bad >= 0:
+        raise ValueError(f"{op}: target {int(target.reshape(-1)[bad])} is out of bounds: expected class "
+                         f"indices in [0, {n_classes - 1}] or ignore_index={ignore_index}")
+    return t, valid, w_t, loss, scores.dtype.type(total), scores.dtype.type(denominator)
 
 
-def _integer_target(op: str, target: Any) -> np.ndarray:
-    """``target`` as an integer array (Python/NumPy integer scalars become 0-D arrays)."""
-    if isinstance(target, Integral) and not isinstance(target, (bool, np.bool_)):
-        target = np.asarray(target)
-    if not isinstance(target, np.ndarray):
-        raise TypeError(f"{op}: expected target to be a numpy.ndarray, got {type(target).__name__}")
-    if not np.issubdtype(target.dtype, np.integer):
-        raise TypeError(f"{op}: expected target of an integer dtype (class indices), got {target.dtype}")
-    return target
+@numba.njit(cache=True)
+def _pick_kernel(scores, target, weight, ignore_index, t, valid, w_t, loss):
+    """Row i: valid = target != ignore_index; t = target (0 if ignored); w_t = weight[t] (1 for an empty
+    ``weight``); loss = -w_t · scores[i, t] (0 if ignored).
+    Returns (first out-of-range row or -1, Σ loss, Σ valid·w_t)."""
+    n_classes = scores.shape[1]
+    zero, one = scores.dtype.type(0), scores.dtype.type(1)
+    total, denominator = zero, zero
+    for i in range(scores.shape[0]):
+        c = target[i]
+        ok = c != ignore_index
+        if ok and (c < 0 or c >= n_classes):
+            return i, total, denominator
+        c = c if ok else 0
+        wc = weight[c] if weight.shape[0] else one
+        t[i], valid[i], w_t[i] = c, ok, wc
+        loss[i] = -wc * scores[i, c] if ok else zero
+        total += loss[i]
+        if ok:
+            denominator += wc
+    return -1, total, denominator
+
+
+def _reduced(loss: np.ndarray, total: Any, reduction: str, denominator: Any) -> np.ndarray:
+    """:func:`_reduce` of ``loss`` whose sum ``total`` is already known."""
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return np.asarray(total)
+    if denominator != 0:
+        return np.asarray(total / denominator)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 = nan, as torch
+        return np.asarray(total / denominator)
 
 
 def cross_entropy_forward(input: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None,
@@ -155,20 +204,21 @@ def cross_entropy_forward(input: np.ndarray, target: np.ndarray, weight: np.ndar
     x = _class_scores(op, input)
     n_classes = x.shape[0] if x.ndim == 1 else x.shape[1]
     reduction = check_reduction(op, reduction)
-    ignore_index = to_int(op, "ignore_index", ignore_index)
-    if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(label_smoothing, Real):
+    ignore_index = _index(op, ignore_index)
+    if type(label_smoothing) is not float and (isinstance(label_smoothing, (bool, np.bool_))
+                                               or not isinstance(label_smoothing, Real)):
         raise TypeError(f"{op}: expected label_smoothing to be a float, got {label_smoothing!r}")
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     w = _class_weight(op, weight, x, n_classes)
     dt = x.dtype.type
     a, b = dt(1 - label_smoothing), dt(label_smoothing / n_classes)
-    logp, _ = log_softmax_forward(_class_rows(x), dim=1)
+    logp = log_softmax_rows(_class_rows(x))
     loss_shape = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
     cache = {"input_shape": x.shape, "loss_shape": loss_shape, "logp": logp, "weight": w,
              "reduction": reduction, "label_smoothing": float(label_smoothing)}
 
-    if isinstance(target, np.ndarray) and np.issubdtype(target.dtype, np.floating):
+    if isinstance(target, np.ndarray) and target.dtype.kind == "f":
         check_same_dtype(op, "input", x, "target", target)
         if target.shape != x.shape:
             raise ValueError(f"{op}: expected class-probability target of the input's shape {x.shape}, "
@@ -185,12 +235,9 @@ def cross_entropy_forward(input: np.ndarray, target: np.ndarray, weight: np.ndar
         loss = -np.sum(weighted_q * logp, axis=1)
         return _reduce(loss.reshape(loss_shape), reduction, denominator), cache
 
-    t, valid = _class_targets(op, x, _integer_target(op, target), ignore_index)
-    w_t = np.ones(t.size, dtype=x.dtype) if w is None else w[t]
-    denominator = np.sum(np.where(valid, w_t, dt(0)), dtype=x.dtype)
+    t, valid, w_t, loss, total, denominator = _class_targets(op, x, target, ignore_index, logp, w)
     cache.update(kind="indices", target=t, valid=valid, w_t=w_t, denominator=denominator)
-    nll = _reduce(np.where(valid, -w_t * logp[np.arange(t.size), t], dt(0)).reshape(loss_shape), reduction,
-                  denominator)
+    nll = _reduced(loss.reshape(loss_shape), total, reduction, denominator)
     if label_smoothing == 0:
         return nll, cache
     # The two parts are reduced separately, as torch does (so W = 0 gives nan, not inf).
@@ -210,26 +257,47 @@ def cross_entropy_backward(dout: Any, cache: dict) -> np.ndarray:
     n_rows, n_classes = logp.shape
     eps = cache["label_smoothing"]
     # torch's weighted mean with W = 0 yields inf · 0 = nan in the gradient, silently: so do we.
+    if cache["kind"] == "indices":
+        dx = np.empty_like(logp)
+        w_c = np.ones(n_classes, logp.dtype) if w is None else w
+        _cross_entropy_backward_kernel(logp, cache["target"], cache["valid"], cache["w_t"], w_c,
+                                       dout.reshape(-1), _divisor(reduction, cache["denominator"]),
+                                       dt(1 - eps), dt(eps / n_classes), eps > 0, dx)
+        return _from_class_rows(dx, cache["input_shape"])
     with np.errstate(divide="ignore", invalid="ignore"):
         if reduction == "none":
             g = dout.reshape(-1)
         else:
             scale = dout / cache["denominator"] if reduction == "mean" else dout
             g = np.full(n_rows, scale, dtype=logp.dtype)
-        if cache["kind"] == "probabilities":
-            dlogp = -g[:, None] * cache["weighted_q"]
-        else:
-            t, valid = cache["target"], cache["valid"]
-            g = np.where(valid, g, dt(0))
-            if eps > 0:
-                w_c = np.ones(n_classes, logp.dtype) if w is None else w
-                dlogp = (-dt(eps / n_classes) * g)[:, None] * w_c
-            else:
-                dlogp = np.zeros_like(logp)
-            rows = np.flatnonzero(valid)
-            dlogp[rows, t[rows]] -= dt(1 - eps) * g[rows] * cache["w_t"][rows]
+        dlogp = -g[:, None] * cache["weighted_q"]
         drows = dlogp - np.exp(logp) * np.sum(dlogp, axis=1, keepdims=True)
     return _from_class_rows(drows, cache["input_shape"])
+
+
+def _divisor(reduction: str, denominator: np.generic) -> np.generic:
+    """What the upstream gradient is divided by: W for 'mean', 1 otherwise."""
+    return denominator if reduction == "mean" else denominator.dtype.type(1)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _cross_entropy_backward_kernel(logp, t, valid, w_t, w_c, g, divisor, keep, share, smooth, dx):
+    """dx[i] = dlogp[i] - exp(logp[i]) · Σ_c dlogp[i, c], with g_i = g[i] / divisor (g[0] / divisor for a
+    scalar upstream gradient; 0 on ignored rows) and dlogp[i, c] = -(share · g_i) · w_c[c] (only when
+    ``smooth``) - [c = t_i] · (keep · g_i) · w_t[i]; keep = 1 - ε, share = ε / C."""
+    n_rows, n_classes = logp.shape
+    zero = logp.dtype.type(0)
+    for i in range(n_rows):
+        gi = (g[i] if g.shape[0] == n_rows else g[0]) / divisor if valid[i] else zero
+        total = zero
+        for c in range(n_classes):
+            d = -(share * gi) * w_c[c] if smooth else zero
+            if valid[i] and c == t[i]:
+                d -= keep * gi * w_t[i]
+            dx[i, c] = d
+            total += d
+        for c in range(n_classes):
+            dx[i, c] -= np.exp(logp[i, c]) * total
 
 
 def nll_loss_forward(input: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None,
@@ -248,17 +316,13 @@ def nll_loss_forward(input: np.ndarray, target: np.ndarray, weight: np.ndarray |
     x = _class_scores(op, input)
     n_classes = x.shape[0] if x.ndim == 1 else x.shape[1]
     reduction = check_reduction(op, reduction)
-    ignore_index = to_int(op, "ignore_index", ignore_index)
+    ignore_index = _index(op, ignore_index)
     w = _class_weight(op, weight, x, n_classes)
-    dt = x.dtype.type
-    t, valid = _class_targets(op, x, _integer_target(op, target), ignore_index)
-    w_t = np.ones(t.size, dtype=x.dtype) if w is None else w[t]
-    loss = np.where(valid, -w_t * _class_rows(x)[np.arange(t.size), t], dt(0))
-    denominator = np.sum(np.where(valid, w_t, dt(0)), dtype=x.dtype)
+    t, valid, w_t, loss, total, denominator = _class_targets(op, x, target, ignore_index, _class_rows(x), w)
     loss_shape = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
     cache = {"input_shape": x.shape, "dtype": x.dtype, "target": t, "valid": valid, "w_t": w_t,
              "denominator": denominator, "reduction": reduction, "loss_shape": loss_shape}
-    return _reduce(loss.reshape(loss_shape), reduction, denominator), cache
+    return _reduced(loss.reshape(loss_shape), total, reduction, denominator), cache
 
 
 def nll_loss_backward(dout: Any, cache: dict) -> np.ndarray:
@@ -271,16 +335,20 @@ def nll_loss_backward(dout: Any, cache: dict) -> np.ndarray:
     dout = _upstream(op, dout, reduction, cache["loss_shape"], dtype)
     shape = cache["input_shape"]
     n_classes = shape[0] if len(shape) == 1 else shape[1]
-    rows = np.flatnonzero(valid)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if reduction == "none":
-            g = dout.reshape(-1)[rows]
-        else:
-            scale = dout / cache["denominator"] if reduction == "mean" else dout
-            g = np.full(rows.size, scale, dtype=dtype)
-        drows = np.zeros((t.size, n_classes), dtype=dtype)
-        drows[rows, t[rows]] = -g * cache["w_t"][rows]
+    drows = np.zeros((t.size, n_classes), dtype=dtype)
+    _nll_backward_kernel(t, valid, cache["w_t"], dout.reshape(-1), _divisor(reduction, cache["denominator"]),
+                         drows)
     return _from_class_rows(drows, shape)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _nll_backward_kernel(t, valid, w_t, g, divisor, dx):
+    """dx[i, t_i] = -(g_i · w_t[i]) on non-ignored rows (dx is zero elsewhere), g_i = g[i] / divisor
+    (g[0] / divisor for a scalar upstream gradient)."""
+    n_rows = dx.shape[0]
+    for i in range(n_rows):
+        if valid[i]:
+            dx[i, t[i]] = -((g[i] if g.shape[0] == n_rows else g[0]) / divisor) * w_t[i]
 
 
 def _pair(op: str, input: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -7,13 +7,20 @@ Geometry (torch's ``pooling_output_shape``, per axis, with effective kernel ``e 
                                                             is dropped)
 
 Output row ``i`` reads input rows ``s·i - p + d·u`` (u = 0..k-1); only those inside ``[0, H)`` are real.
-The first real tap and the number of real taps of every output row/column are computed once per call
-(``_Geometry``); the Numba kernels loop over ``N·C`` planes in parallel. Average and sum pooling share
-one kernel pair that divides each window sum by a per-output divisor table (all ones for sum pooling).
+The first real tap and the number of real taps of every output row/column (``_Geometry``) are computed
+once per input shape and hyperparameters and then reused (an LRU cache: a training loop calls with the
+same arguments every step). Average and sum pooling share one kernel pair that divides each window sum
+by a per-output divisor table (all ones for sum pooling).
+
+Each kernel is a serial loop over a range of the ``N·C`` planes; inputs of at least
+:data:`_PARALLEL_MIN_SIZE` elements run it over one chunk of planes per thread (``prange``), smaller ones
+on the calling thread, where waking the thread pool would cost more than it saves (tens of µs).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numba
@@ -28,10 +35,15 @@ from scratch.functional._checks import (
 )
 
 IntPair = int | tuple[int, int]
+_PARALLEL_MIN_SIZE = 350_000  # on 2 cores: LeNet's pool1 at batch 64 (301k) is faster serial, pool2 at 256 (410k) not
 
 
 class _Geometry(NamedTuple):
-    """Window bounds: output row i covers the h_count[i] real input rows h_start[i] + d_h·t; same for w."""
+    """Window bounds: output row i covers the h_count[i] real input rows h_start[i] + d_h·t; same for w.
+
+    ``pairs``: every window is the 2×2 block at (2i, 2j) (kernel 2, stride 2, no padding or dilation,
+    no window cut by the border: LeNet's pooling), which the window-sum kernels run without the tables.
+    """
 
     h_start: np.ndarray
     h_count: np.ndarray
@@ -43,6 +55,7 @@ class _Geometry(NamedTuple):
     dilation: tuple[int, int]
     x_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
+    pairs: bool
 
 
 class MaxPool2dCache(NamedTuple):
@@ -82,6 +95,22 @@ def _geometry(op: str, x: object, kernel_size: IntPair, stride: IntPair | None, 
     if 0 in x.shape[-3:]:
         raise ValueError(f"{op}: expected x with non-zero C, H and W (only the batch may be empty), "
                          f"got shape {x.shape}")
+    args = (op, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    plain = all(_plain_pair(v) for v in (kernel_size, stride, padding, dilation)) and type(ceil_mode) is bool
+    geom = (_cached_geometry if plain else _window_geometry)(*args)
+    return x.reshape(-1, *x.shape[-2:]), geom
+
+
+def _plain_pair(value: object) -> bool:
+    """None, an int or a pair of ints, exactly (not bools or NumPy integers, which a cache key would
+    confuse with ints and so skip their validation)."""
+    return (value is None or type(value) is int
+            or (type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int))
+
+
+def _window_geometry(op: str, shape: tuple[int, ...], kernel_size: IntPair, stride: IntPair | None,
+                     padding: IntPair, dilation: IntPair, ceil_mode: bool) -> _Geometry:
+    """The hyperparameters checked as torch checks them, and the window bounds for inputs of ``shape``."""
     kh, kw = to_pair(op, "kernel_size", kernel_size, 1)
     sh, sw = (kh, kw) if stride is None else to_pair(op, "stride", stride, 1)
     ph, pw = to_pair(op, "padding", padding, 0)
@@ -90,7 +119,7 @@ def _geometry(op: str, x: object, kernel_size: IntPair, stride: IntPair | None, 
     if ph > kh // 2 or pw > kw // 2:
         raise ValueError(f"{op}: padding should be at most half of kernel_size, got padding=({ph}, {pw}) "
                          f"with kernel_size=({kh}, {kw})")
-    h, w = x.shape[-2:]
+    h, w = shape[-2:]
     h_out = _output_size(h, kh, sh, ph, dh, ceil_mode)
     w_out = _output_size(w, kw, sw, pw, dw, ceil_mode)
     if h_out <= 0 or w_out <= 0:
@@ -99,9 +128,25 @@ def _geometry(op: str, x: object, kernel_size: IntPair, stride: IntPair | None, 
                          f"({h_out} x {w_out}), expected at least (1 x 1)")
     hs, hn = _window_bounds(h, h_out, kh, sh, ph, dh)
     ws, wn = _window_bounds(w, w_out, kw, sw, pw, dw)
-    geom = _Geometry(hs, hn, ws, wn, (kh, kw), (sh, sw), (ph, pw), (dh, dw), x.shape,
-                     x.shape[:-2] + (h_out, w_out))
-    return x.reshape(-1, h, w), geom
+    for table in (hs, hn, ws, wn):
+        table.flags.writeable = False  # shared by every call with these arguments (see _cached_geometry)
+    pairs = (kh, kw, sh, sw, ph, pw, dh, dw) == (2, 2, 2, 2, 0, 0, 1, 1) and hn.min() == 2 and wn.min() == 2
+    return _Geometry(hs, hn, ws, wn, (kh, kw), (sh, sw), (ph, pw), (dh, dw), shape, shape[:-2] + (h_out, w_out),
+                     bool(pairs))
+
+
+_cached_geometry = functools.lru_cache(maxsize=128)(_window_geometry)
+
+
+def _run(kernel: Callable, parallel: Callable, size: int, *args: object) -> None:
+    """``kernel(*args, 0, planes)`` on this thread, or ``parallel(*args, chunks)`` (one chunk of planes
+    per thread) when the input has at least :data:`_PARALLEL_MIN_SIZE` elements."""
+    planes = args[0].shape[0]
+    chunks = min(planes, numba.get_num_threads())
+    if size < _PARALLEL_MIN_SIZE or chunks < 2:
+        kernel(*args, 0, planes)
+    else:
+        parallel(*args, chunks)
 
 
 @numba.njit(cache=True)
@@ -152,23 +197,34 @@ def max_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair | No
     out = np.empty(geom.out_shape, dtype=x3.dtype)
     indices = np.empty(geom.out_shape, dtype=np.int64)
     h_out, w_out = geom.out_shape[-2:]
-    _max_pool2d_kernel(x3, out.reshape(-1, h_out, w_out), indices.reshape(-1, h_out, w_out),
-                       geom.h_start, geom.h_count, geom.w_start, geom.w_count, *geom.dilation,
-                       x3.dtype.type(-np.inf))
+    _run(_max_pool2d_kernel, _max_pool2d_parallel, x3.size, x3, out.reshape(-1, h_out, w_out),
+         indices.reshape(-1, h_out, w_out), geom.h_start, geom.h_count, geom.w_start, geom.w_count,
+         *geom.dilation)
     return out, MaxPool2dCache(indices, geom.x_shape, x3.dtype)
 
 
 @numba.njit(parallel=True, cache=True)
-def _max_pool2d_kernel(x, out, indices, hs, hn, ws, wn, dh, dw, neg_inf):
-    """out[p,i,j] = max of x[p, hs[i] + dh·u, ws[j] + dw·t] (u < hn[i], t < wn[j]); indices = flat argmax.
+def _max_pool2d_parallel(x, out, indices, hs, hn, ws, wn, dh, dw, chunks):
+    """:func:`_max_pool2d_kernel` over ``chunks`` ranges of planes, one per thread."""
+    planes = x.shape[0]
+    for c in numba.prange(chunks):
+        _max_pool2d_kernel(x, out, indices, hs, hn, ws, wn, dh, dw, c * planes // chunks,
+                           (c + 1) * planes // chunks)
+
+
+@numba.njit(cache=True)
+def _max_pool2d_kernel(x, out, indices, hs, hn, ws, wn, dh, dw, p0, p1):
+    """Planes p0 <= p < p1: out[p,i,j] = max of x[p, hs[i] + dh·u, ws[j] + dw·t] (u < hn[i], t < wn[j]);
+    indices = flat argmax.
 
     torch's rule: start from -inf at the first real tap, visit taps row-major, take v when v > best or
     v is NaN. Windows of exactly 2×2 real taps (LeNet's pooling) first take an unrolled NaN-blind scan,
     exact unless the window sum is NaN; only then (a NaN, or inf - inf) the general scan runs.
     """
-    planes, h, w = x.shape
+    w = x.shape[2]
     h_out, w_out = out.shape[1:]
-    for p in numba.prange(planes):
+    neg_inf = x.dtype.type(-np.inf)
+    for p in range(p0, p1):
         xp, outp, idxp = x[p], out[p], indices[p]
         for i in range(h_out):
             h0, nh = hs[i], hn[i]
@@ -205,15 +261,25 @@ def max_pool2d_backward(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
     dout3 = _check_dout(op, dout, indices.shape, dtype)
     dx = np.empty(x_shape, dtype=dtype)
     h, w = x_shape[-2:]
-    _max_pool2d_backward_kernel(dout3, indices.reshape(dout3.shape), dx.reshape(-1, h * w))
+    _run(_max_pool2d_backward_kernel, _max_pool2d_backward_parallel, dx.size, dout3,
+         indices.reshape(dout3.shape), dx.reshape(-1, h * w))
     return dx
 
 
 @numba.njit(parallel=True, cache=True)
-def _max_pool2d_backward_kernel(dout, indices, dx):
-    """dx[p] = 0, then dx[p, indices[p,i,j]] += dout[p,i,j] in output order (as torch accumulates)."""
-    planes, h_out, w_out = dout.shape
-    for p in numba.prange(planes):
+def _max_pool2d_backward_parallel(dout, indices, dx, chunks):
+    """:func:`_max_pool2d_backward_kernel` over ``chunks`` ranges of planes, one per thread."""
+    planes = dout.shape[0]
+    for c in numba.prange(chunks):
+        _max_pool2d_backward_kernel(dout, indices, dx, c * planes // chunks, (c + 1) * planes // chunks)
+
+
+@numba.njit(cache=True)
+def _max_pool2d_backward_kernel(dout, indices, dx, p0, p1):
+    """Planes p0 <= p < p1: dx[p] = 0, then dx[p, indices[p,i,j]] += dout[p,i,j] in output order (as torch
+    accumulates)."""
+    h_out, w_out = dout.shape[1:]
+    for p in range(p0, p1):
         dx[p] = 0
         for i in range(h_out):
             for j in range(w_out):
@@ -245,16 +311,26 @@ def avg_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair | No
         divisor_override = to_int(op, "divisor_override", divisor_override)
         if divisor_override == 0:
             raise ValueError(f"{op}: expected divisor_override to be non-zero (or None), got 0")
-        divisor = np.full(geom.out_shape[-2:], divisor_override, dtype=x3.dtype)
-    elif count_include_pad:
-        (h, w), (h_out, w_out) = geom.x_shape[-2:], geom.out_shape[-2:]
-        (kh, kw), (sh, sw), (ph, pw) = geom.kernel, geom.stride, geom.padding
-        rows = _padded_extent(h_out, h, kh, sh, ph)
-        cols = _padded_extent(w_out, w, kw, sw, pw)
-        divisor = np.outer(rows, cols).astype(x3.dtype)
-    else:
-        divisor = np.outer(geom.h_count, geom.w_count).astype(x3.dtype)
+    divisor = _divisor_table(geom.x_shape[-2:], geom.out_shape[-2:], geom.kernel, geom.stride, geom.padding,
+                             count_include_pad, divisor_override, x3.dtype)
     return _window_sum_forward(x3, geom, divisor)
+
+
+@functools.lru_cache(maxsize=128)
+def _divisor_table(size: tuple[int, int], out_size: tuple[int, int], kernel: tuple[int, int],
+                   stride: tuple[int, int], padding: tuple[int, int], count_include_pad: bool,
+                   divisor_override: int | None, dtype: np.dtype) -> np.ndarray:
+    """The (H_out, W_out) divisors D of average pooling (see :func:`avg_pool2d_forward`), read-only."""
+    (h, w), (h_out, w_out), (kh, kw), (sh, sw), (ph, pw) = size, out_size, kernel, stride, padding
+    if divisor_override is not None:
+        divisor = np.full((h_out, w_out), divisor_override, dtype=dtype)
+    elif count_include_pad:
+        divisor = np.outer(_padded_extent(h_out, h, kh, sh, ph), _padded_extent(w_out, w, kw, sw, pw))
+    else:
+        divisor = np.outer(_window_bounds(h, h_out, kh, sh, ph, 1)[1], _window_bounds(w, w_out, kw, sw, pw, 1)[1])
+    divisor = divisor.astype(dtype)
+    divisor.flags.writeable = False
+    return divisor
 
 
 def _padded_extent(out: int, size: int, k: int, s: int, p: int) -> np.ndarray:
@@ -281,7 +357,8 @@ def sum_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair | No
     Cache:    the window bounds (and a divisor table of ones).
     """
     x3, geom = _geometry("sum_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
-    return _window_sum_forward(x3, geom, np.ones(geom.out_shape[-2:], dtype=x3.dtype))
+    return _window_sum_forward(x3, geom, _divisor_table(geom.x_shape[-2:], geom.out_shape[-2:], geom.kernel,
+                                                        geom.stride, geom.padding, True, 1, x3.dtype))
 
 
 def sum_pool2d_backward(dout: np.ndarray, cache: WindowSumCache) -> np.ndarray:
@@ -292,19 +369,35 @@ def sum_pool2d_backward(dout: np.ndarray, cache: WindowSumCache) -> np.ndarray:
 def _window_sum_forward(x3: np.ndarray, geom: _Geometry,
                         divisor: np.ndarray) -> tuple[np.ndarray, WindowSumCache]:
     out = np.empty(geom.out_shape, dtype=x3.dtype)
-    _window_sum_kernel(x3, out.reshape(-1, *divisor.shape), geom.h_start, geom.h_count, geom.w_start,
-                       geom.w_count, divisor, x3.dtype.type(0))
+    _run(_window_sum_kernel, _window_sum_parallel, x3.size, x3, out.reshape(-1, *divisor.shape),
+         geom.h_start, geom.h_count, geom.w_start, geom.w_count, divisor, geom.pairs)
     return out, WindowSumCache(geom, divisor)
 
 
 @numba.njit(parallel=True, cache=True)
-def _window_sum_kernel(x, out, hs, hn, ws, wn, divisor, zero):
-    """out[p,i,j] = (zero + Σ of the window, row-major as torch) / divisor[i,j]; window (i,j) is
-    x[p, hs[i]:hs[i]+hn[i], ws[j]:ws[j]+wn[j]]. 2×2 windows (LeNet's pooling) take an unrolled path."""
+def _window_sum_parallel(x, out, hs, hn, ws, wn, divisor, pairs, chunks):
+    """:func:`_window_sum_kernel` over ``chunks`` ranges of planes, one per thread."""
     planes = x.shape[0]
+    for c in numba.prange(chunks):
+        _window_sum_kernel(x, out, hs, hn, ws, wn, divisor, pairs, c * planes // chunks,
+                           (c + 1) * planes // chunks)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _window_sum_kernel(x, out, hs, hn, ws, wn, divisor, pairs, p0, p1):
+    """Planes p0 <= p < p1: out[p,i,j] = (0 + Σ of the window, row-major as torch) / divisor[i,j]; window
+    (i,j) is x[p, hs[i]:hs[i]+hn[i], ws[j]:ws[j]+wn[j]]. 2×2 windows (LeNet's pooling) take an unrolled
+    path, and with ``pairs`` (every window the 2×2 block at (2i, 2j)) a loop without the tables."""
     h_out, w_out = out.shape[1:]
-    for p in numba.prange(planes):
+    zero = x.dtype.type(0)
+    for p in range(p0, p1):
         xp, outp = x[p], out[p]
+        if pairs:
+            for i in range(h_out):
+                r0, r1, o, d = xp[2 * i], xp[2 * i + 1], outp[i], divisor[i]
+                for j in range(w_out):
+                    o[j] = (zero + r0[2 * j] + r0[2 * j + 1] + r1[2 * j] + r1[2 * j + 1]) / d[j]
+            continue
         for i in range(h_out):
             h0, h1 = hs[i], hs[i] + hn[i]
             for j in range(w_out):
@@ -323,17 +416,42 @@ def _window_sum_backward(op: str, dout: np.ndarray, cache: WindowSumCache) -> np
     geom, divisor = cache
     dout3 = _check_dout(op, dout, geom.out_shape, divisor.dtype)
     dx = np.empty(geom.x_shape, dtype=divisor.dtype)
-    _window_sum_backward_kernel(dout3, dx.reshape(-1, *geom.x_shape[-2:]), geom.h_start, geom.h_count,
-                                geom.w_start, geom.w_count, divisor)
+    _run(_window_sum_backward_kernel, _window_sum_backward_parallel, dx.size, dout3,
+         dx.reshape(-1, *geom.x_shape[-2:]), geom.h_start, geom.h_count, geom.w_start, geom.w_count, divisor,
+         geom.pairs)
     return dx
 
 
 @numba.njit(parallel=True, cache=True)
-def _window_sum_backward_kernel(dout, dx, hs, hn, ws, wn, divisor):
-    """dx[p] = 0, then dx[p, window(i,j)] += dout[p,i,j] / divisor[i,j] in output order (as torch)."""
-    planes, h_out, w_out = dout.shape
-    for p in numba.prange(planes):
+def _window_sum_backward_parallel(dout, dx, hs, hn, ws, wn, divisor, pairs, chunks):
+    """:func:`_window_sum_backward_kernel` over ``chunks`` ranges of planes, one per thread."""
+    planes = dout.shape[0]
+    for c in numba.prange(chunks):
+        _window_sum_backward_kernel(dout, dx, hs, hn, ws, wn, divisor, pairs, c * planes // chunks,
+                                    (c + 1) * planes // chunks)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _window_sum_backward_kernel(dout, dx, hs, hn, ws, wn, divisor, pairs, p0, p1):
+    """Planes p0 <= p < p1: dx[p] = 0, then dx[p, window(i,j)] += dout[p,i,j] / divisor[i,j] in output
+    order (as torch). With ``pairs`` the windows do not overlap: each block is written once (0 + g) and
+    only the rows and columns no window covers are zeroed."""
+    h_out, w_out = dout.shape[1:]
+    zero = dx.dtype.type(0)
+    for p in range(p0, p1):
         doutp, dxp = dout[p], dx[p]
+        if pairs:
+            dxp[2 * h_out:] = 0
+            dxp[:, 2 * w_out:] = 0
+            for i in range(h_out):
+                r0, r1, gi, d = dxp[2 * i], dxp[2 * i + 1], doutp[i], divisor[i]
+                for j in range(w_out):
+                    g = zero + gi[j] / d[j]
+                    r0[2 * j] = g
+                    r0[2 * j + 1] = g
+                    r1[2 * j] = g
+                    r1[2 * j + 1] = g
+            continue
         dxp[:] = 0
         for i in range(h_out):
             h0, h1 = hs[i], hs[i] + hn[i]

@@ -11,6 +11,15 @@ from scratch.functional._checks import check_shape, wrap_dim
 FlattenCache = tuple[tuple[int, ...], tuple[int, ...]]
 
 
+def wrap_dim_fast(op: str, name: str, dim: object, ndim: int) -> int:
+    """:func:`~scratch.functional._checks.wrap_dim`, skipping its checks for the usual plain int in range
+    (they cost more than the ops that call this on small arrays)."""
+    rank = max(ndim, 1)
+    if type(dim) is int and -rank <= dim < rank:
+        return dim % rank
+    return wrap_dim(op, name, dim, ndim)
+
+
 def flatten_forward(x: np.ndarray, start_dim: int = 1,
                     end_dim: int = -1) -> tuple[np.ndarray, FlattenCache]:
     """Merge axes ``start_dim..end_dim`` (inclusive, negative dims allowed) into one, as ``torch.flatten``.
@@ -24,8 +33,8 @@ def flatten_forward(x: np.ndarray, start_dim: int = 1,
     op = "flatten"
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{op}: expected input to be a numpy.ndarray, got {type(x).__name__}")
-    start = wrap_dim(op, "start_dim", start_dim, x.ndim)
-    end = wrap_dim(op, "end_dim", end_dim, x.ndim)
+    start = wrap_dim_fast(op, "start_dim", start_dim, x.ndim)
+    end = wrap_dim_fast(op, "end_dim", end_dim, x.ndim)
     if start > end:
         raise ValueError(f"{op}: start_dim cannot come after end_dim, got start_dim={start_dim} "
                          f"(dim {start}) and end_dim={end_dim} (dim {end}) for a {x.ndim}-D input")
