@@ -8,7 +8,7 @@ as large as the machine, and OpenBLAS's workers keep spinning for ~0.1 s after e
 machine the spinning workers outnumber the cores, so a 0.2 ms matmul or a parallel kernel's barrier
 waits for a scheduler time slice: a LeNet-5 step measured 15–150 ms instead of ~5 ms on 2 cores.
 
-The policy, applied by :func:`configure` when :mod:`scratch.nn` is imported (so by any scratch import):
+The policy, applied by :func:`configure` when the :mod:`scratch` package is imported:
 
 * BLAS: 1 thread in every loaded BLAS (SciPy's BLAS is loaded first, so the one Numba's ``np.dot``
   calls is covered too); scratch's matmuls are small and its parallelism is over the batch.

@@ -1,19 +1,12 @@
 """torch.nn-shaped modules over :mod:`scratch.functional`: same constructor signatures, defaults,
-parameter names and layouts as PyTorch's.
+parameter names and layouts as PyTorch's."""
 
-Importing this package (which any ``import scratch`` does) applies the thread policy of
-:mod:`scratch._threads`: single-threaded BLAS, Numba's threads for the parallel work.
-"""
-
-from scratch import _threads
 from scratch.nn.activation import LeakyReLU, LogSoftmax, ReLU, ScaledTanh, Sigmoid, Softmax, Tanh
 from scratch.nn.conv import Conv2d
 from scratch.nn.linear import Flatten, Identity, Linear
 from scratch.nn.loss import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from scratch.nn.module import Module, Parameter, Sequential
 from scratch.nn.pool import AvgPool2d, MaxPool2d, SumPool2d
-
-_threads.configure()
 
 __all__ = [
     "AvgPool2d", "Conv2d", "CrossEntropyLoss", "Flatten", "Identity", "L1Loss", "LeakyReLU", "Linear",
