@@ -51,6 +51,9 @@ def check_linear(case: LinearCase) -> None:
 @example(case=LinearCase((), 5, 3, True, np.float64, seed=1))  # unbatched 1-D input
 @example(case=LinearCase((0,), 4, 3, True, np.float32, seed=2))  # empty batch: zero gradients
 @example(case=LinearCase((2, 3, 2), 6, 1, False, np.float32, seed=3, magnitude=1e3))
+# >= _PARALLEL_MIN_MACS: the products are split into per-thread row blocks (odd row counts included)
+@example(case=LinearCase((301,), 128, 120, True, np.float32, seed=4))
+@example(case=LinearCase((3, 101), 120, 128, False, np.float64, seed=5))
 def test_linear_matches_torch(case: LinearCase) -> None:
     check_linear(case)
 

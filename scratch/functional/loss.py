@@ -110,13 +110,13 @@ def _index(op: str, ignore_index: object) -> int:
 
 
 def _class_targets(op: str, x: np.ndarray, target: Any, ignore_index: int, scores: np.ndarray,
-                   weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]:
+                   weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any, Any]:
     """Check class-index ``target`` against ``x`` and pick each row's score from ``scores`` (M, C).
 
-    Returns ``(t, valid, w_t, loss, total, W)``: t (M,) int64 targets (ignored rows set to class 0), valid
-    (M,) the non-ignored mask, w_t = weight[t] (1 without weight), loss (M,) = -w_t · scores[i, t] (0 on
-    ignored rows), its sum and W = Σ valid · w_t. Raises TypeError for a non-integer target, ValueError
-    when its shape does not match ``x``'s layout or a non-ignored target lies outside [0, C).
+    Returns ``(t, w_t, loss, total, W)``: t (M,) int64 targets with -1 on ignored rows, w_t = weight[t]
+    (1 without weight, 0 on ignored rows), loss (M,) = -w_t · scores[i, t] (0 on ignored rows), its sum
+    and W = Σ w_t. Raises TypeError for a non-integer target, ValueError when its shape does not match
+    ``x``'s layout or a non-ignored target lies outside [0, C).
     """
     if not isinstance(target, np.ndarray):
         if not isinstance(target, Integral) or isinstance(target, (bool, np.bool_)):
@@ -130,41 +130,43 @@ def _class_targets(op: str, x: np.ndarray, target: Any, ignore_index: int, score
                   else "target (N, d1, ..., dK) for input (N, C, d1, ..., dK)")
         raise ValueError(f"{op}: expected target of shape {expected} ({layout}), got {target.shape} "
                          f"for input of shape {x.shape}")
-    rows, n_classes = scores.shape
-    t = np.empty(rows, dtype=np.int64)
-    valid = np.empty(rows, dtype=np.bool_)
-    w_t = np.empty(rows, dtype=scores.dtype)
-    loss = np.empty(rows, dtype=scores.dtype)
-    w = np.empty(0, dtype=scores.dtype) if weight is None else weight
-    bad, total, denominator = _pick_kernel(scores, target.reshape(-1).astype(np.int64, copy=False), w,
-                                           ignore_index, t, valid, w_t, loss)
+    flat = target.reshape(-1) if target.ndim != 1 else target
+    w = _NO_WEIGHT[scores.dtype.char] if weight is None else weight
+    bad, t, w_t_loss, total, denominator = _pick_kernel(scores, flat.astype(np.int64, copy=False), w, ignore_index)
     if bad >= 0:
-        raise ValueError(f"{op}: target {int(target.reshape(-1)[bad])} is out of bounds: expected class "
-                         f"indices in [0, {n_classes - 1}] or ignore_index={ignore_index}")
-    return t, valid, w_t, loss, scores.dtype.type(total), scores.dtype.type(denominator)
+        raise ValueError(f"{op}: target {int(flat[bad])} is out of bounds: expected class "
+                         f"indices in [0, {scores.shape[1] - 1}] or ignore_index={ignore_index}")
+    dt = scores.dtype.type
+    return t, w_t_loss[0], w_t_loss[1], dt(total), dt(denominator)
+
+
+_NO_WEIGHT = {np.dtype(d).char: np.empty(0, dtype=d) for d in (np.float32, np.float64)}
 
 
 @numba.njit(cache=True)
-def _pick_kernel(scores, target, weight, ignore_index, t, valid, w_t, loss):
-    """Row i: valid = target != ignore_index; t = target (0 if ignored); w_t = weight[t] (1 for an empty
-    ``weight``); loss = -w_t · scores[i, t] (0 if ignored).
-    Returns (first out-of-range row or -1, Σ loss, Σ valid·w_t)."""
-    n_classes = scores.shape[1]
-    zero, one = scores.dtype.type(0), scores.dtype.type(1)
-    total, denominator = zero, zero
-    for i in range(scores.shape[0]):
+def _pick_kernel(scores, target, weight, ignore_index):
+    """Row i: t = target, or -1 where target == ignore_index; w_t = weight[t] (1 for an empty ``weight``,
+    0 if ignored); loss = -w_t · scores[i, t] (0 if ignored).
+    Returns (first out-of-range row or -1, t, [w_t, loss] as one (2, M) array, Σ loss, Σ w_t)."""
+    rows, n_classes = scores.shape
+    t = np.empty(rows, dtype=np.int64)
+    w_t_loss = np.zeros((2, rows), dtype=scores.dtype)
+    one = scores.dtype.type(1)
+    total, denominator = scores.dtype.type(0), scores.dtype.type(0)
+    for i in range(rows):
         c = target[i]
-        ok = c != ignore_index
-        if ok and (c < 0 or c >= n_classes):
-            return i, total, denominator
-        c = c if ok else 0
+        t[i] = -1
+        if c == ignore_index:
+            continue
+        if c < 0 or c >= n_classes:
+            return i, t, w_t_loss, total, denominator
         wc = weight[c] if weight.shape[0] else one
-        t[i], valid[i], w_t[i] = c, ok, wc
-        loss[i] = -wc * scores[i, c] if ok else zero
-        total += loss[i]
-        if ok:
-            denominator += wc
-    return -1, total, denominator
+        t[i] = c
+        w_t_loss[0, i] = wc
+        w_t_loss[1, i] = -wc * scores[i, c]
+        total += w_t_loss[1, i]
+        denominator += wc
+    return -1, t, w_t_loss, total, denominator
 
 
 def _reduced(loss: np.ndarray, total: Any, reduction: str, denominator: Any) -> np.ndarray:
@@ -235,13 +237,13 @@ def cross_entropy_forward(input: np.ndarray, target: np.ndarray, weight: np.ndar
         loss = -np.sum(weighted_q * logp, axis=1)
         return _reduce(loss.reshape(loss_shape), reduction, denominator), cache
 
-    t, valid, w_t, loss, total, denominator = _class_targets(op, x, target, ignore_index, logp, w)
-    cache.update(kind="indices", target=t, valid=valid, w_t=w_t, denominator=denominator)
+    t, w_t, loss, total, denominator = _class_targets(op, x, target, ignore_index, logp, w)
+    cache.update(kind="indices", target=t, w_t=w_t, denominator=denominator)
     nll = _reduced(loss.reshape(loss_shape), total, reduction, denominator)
     if label_smoothing == 0:
         return nll, cache
     # The two parts are reduced separately, as torch does (so W = 0 gives nan, not inf).
-    smooth = np.where(valid, -np.sum(logp if w is None else logp * w, axis=1), dt(0))
+    smooth = np.where(t >= 0, -np.sum(logp if w is None else logp * w, axis=1), dt(0))
     return np.asarray(a * nll + b * _reduce(smooth.reshape(loss_shape), reduction, denominator)), cache
 
 
@@ -260,7 +262,7 @@ def cross_entropy_backward(dout: Any, cache: dict) -> np.ndarray:
     if cache["kind"] == "indices":
         dx = np.empty_like(logp)
         w_c = np.ones(n_classes, logp.dtype) if w is None else w
-        _cross_entropy_backward_kernel(logp, cache["target"], cache["valid"], cache["w_t"], w_c,
+        _cross_entropy_backward_kernel(logp, cache["target"], cache["w_t"], w_c,
                                        dout.reshape(-1), _divisor(reduction, cache["denominator"]),
                                        dt(1 - eps), dt(eps / n_classes), eps > 0, dx)
         return _from_class_rows(dx, cache["input_shape"])
@@ -281,18 +283,18 @@ def _divisor(reduction: str, denominator: np.generic) -> np.generic:
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _cross_entropy_backward_kernel(logp, t, valid, w_t, w_c, g, divisor, keep, share, smooth, dx):
+def _cross_entropy_backward_kernel(logp, t, w_t, w_c, g, divisor, keep, share, smooth, dx):
     """dx[i] = dlogp[i] - exp(logp[i]) · Σ_c dlogp[i, c], with g_i = g[i] / divisor (g[0] / divisor for a
-    scalar upstream gradient; 0 on ignored rows) and dlogp[i, c] = -(share · g_i) · w_c[c] (only when
+    scalar upstream gradient; 0 on ignored rows, t_i = -1) and dlogp[i, c] = -(share · g_i) · w_c[c] (only when
     ``smooth``) - [c = t_i] · (keep · g_i) · w_t[i]; keep = 1 - ε, share = ε / C."""
     n_rows, n_classes = logp.shape
     zero = logp.dtype.type(0)
     for i in range(n_rows):
-        gi = (g[i] if g.shape[0] == n_rows else g[0]) / divisor if valid[i] else zero
+        gi = (g[i] if g.shape[0] == n_rows else g[0]) / divisor if t[i] >= 0 else zero
         total = zero
         for c in range(n_classes):
             d = -(share * gi) * w_c[c] if smooth else zero
-            if valid[i] and c == t[i]:
+            if c == t[i]:
                 d -= keep * gi * w_t[i]
             dx[i, c] = d
             total += d
@@ -318,9 +320,9 @@ def nll_loss_forward(input: np.ndarray, target: np.ndarray, weight: np.ndarray |
     reduction = check_reduction(op, reduction)
     ignore_index = _index(op, ignore_index)
     w = _class_weight(op, weight, x, n_classes)
-    t, valid, w_t, loss, total, denominator = _class_targets(op, x, target, ignore_index, _class_rows(x), w)
+    t, w_t, loss, total, denominator = _class_targets(op, x, target, ignore_index, _class_rows(x), w)
     loss_shape = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
-    cache = {"input_shape": x.shape, "dtype": x.dtype, "target": t, "valid": valid, "w_t": w_t,
+    cache = {"input_shape": x.shape, "dtype": x.dtype, "target": t, "w_t": w_t,
              "denominator": denominator, "reduction": reduction, "loss_shape": loss_shape}
     return _reduced(loss.reshape(loss_shape), total, reduction, denominator), cache
 
@@ -331,23 +333,22 @@ def nll_loss_backward(dout: Any, cache: dict) -> np.ndarray:
     Shapes:   dout 0-D ('mean'/'sum') or the target's shape ('none') -> dinput (input's shape)
     """
     op = "nll_loss_backward"
-    dtype, reduction, t, valid = cache["dtype"], cache["reduction"], cache["target"], cache["valid"]
+    dtype, reduction, t = cache["dtype"], cache["reduction"], cache["target"]
     dout = _upstream(op, dout, reduction, cache["loss_shape"], dtype)
     shape = cache["input_shape"]
     n_classes = shape[0] if len(shape) == 1 else shape[1]
     drows = np.zeros((t.size, n_classes), dtype=dtype)
-    _nll_backward_kernel(t, valid, cache["w_t"], dout.reshape(-1), _divisor(reduction, cache["denominator"]),
-                         drows)
+    _nll_backward_kernel(t, cache["w_t"], dout.reshape(-1), _divisor(reduction, cache["denominator"]), drows)
     return _from_class_rows(drows, shape)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _nll_backward_kernel(t, valid, w_t, g, divisor, dx):
-    """dx[i, t_i] = -(g_i · w_t[i]) on non-ignored rows (dx is zero elsewhere), g_i = g[i] / divisor
+def _nll_backward_kernel(t, w_t, g, divisor, dx):
+    """dx[i, t_i] = -(g_i · w_t[i]) on non-ignored rows (t_i >= 0; dx is zero elsewhere), g_i = g[i] / divisor
     (g[0] / divisor for a scalar upstream gradient)."""
     n_rows = dx.shape[0]
     for i in range(n_rows):
-        if valid[i]:
+        if t[i] >= 0:
             dx[i, t[i]] = -((g[i] if g.shape[0] == n_rows else g[0]) / divisor) * w_t[i]
 
 
