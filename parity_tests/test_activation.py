@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import warnings
 
+import numba
 import numpy as np
 import pytest
 import torch
 from hypothesis import assume, example, given
 
 from parity_tests.parity import assert_finite_difference, assert_parity
-from parity_tests.strategies.dense import ActivationCase, activation_cases
+from parity_tests.strategies import distinct_array
+from parity_tests.strategies.dense import ActivationCase, activation_cases, sigmoid_sweep
 from scratch.functional import activation as F
 from scratch.nn.activation import LeakyReLU, LogSoftmax, ReLU, ScaledTanh, Sigmoid, Softmax, Tanh
 
@@ -117,6 +119,51 @@ def test_non_contiguous_input() -> None:
     ref = torch.softmax(torch.tensor(x), 1)
     assert_parity("softmax.out", out, ref, "x (3, 4) transposed (non-contiguous)")
 
+
+
+# -- sigmoid's own exp ------------------------------------------------------------------------------
+DTYPES = pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+MAX_EXP_ULP = 2  # measured on the sweeps: 1 in float32 and in float64
+
+
+@numba.njit
+def _exp_nonpositive_array(t: np.ndarray, out: np.ndarray) -> None:
+    for i in range(t.shape[0]):
+        out[i] = F._exp_nonpositive(t[i])
+
+
+@DTYPES
+def test_sigmoid_sweep_matches_torch(dtype) -> None:
+    x = sigmoid_sweep(dtype)
+    dout = distinct_array(np.random.default_rng(0), x.shape, dtype)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        out, cache = F.sigmoid_forward(x)
+        dx = F.sigmoid_backward(dout, cache)
+    tx = torch.tensor(x, requires_grad=True)
+    ref = torch.sigmoid(tx)
+    ref.backward(torch.from_numpy(dout))
+    case = f"sigmoid dense sweep x{x.shape} {np.dtype(dtype).name} (thresholds of exp(-|x|), specials)"
+    assert_parity("sigmoid.out", out, ref, case)
+    assert_parity("sigmoid.dx", dx, tx.grad, case, scale=float(np.max(np.abs(dout))))
+
+
+@DTYPES
+def test_sigmoid_exp_is_within_2_ulp_of_numpy(dtype) -> None:
+    """exp(t), t = -|x| over the sweep, against np.exp in float64 rounded to ``dtype``; 0 exactly where that is."""
+    x = sigmoid_sweep(dtype)
+    t = -np.abs(x[~np.isnan(x)])
+    ours = np.empty_like(t)
+    _exp_nonpositive_array(t, ours)
+    ref = np.exp(t.astype(np.float64)).astype(dtype)
+    ulps = np.abs(ours.astype(np.float64) - ref) / np.spacing(ref).astype(np.float64)
+    worst = int(np.argmax(ulps))
+    assert ulps[worst] <= MAX_EXP_ULP, (f"exp({t[worst]!r}) = {ours[worst]!r}, np.exp gives {ref[worst]!r}: "
+                                        f"{ulps[worst]} ulp > {MAX_EXP_ULP}")
+    assert np.all(ours[ref == 0] == 0), "exp should round to exactly 0 where np.exp does"
+    specials = np.array([0.0, -0.0, -np.inf, np.nan], dtype)
+    out = np.empty_like(specials)
+    _exp_nonpositive_array(specials, out)
+    np.testing.assert_array_equal(out, np.array([1.0, 1.0, 0.0, np.nan], dtype))
 
 # -- modules --------------------------------------------------------------------------------------
 class _TorchScaledTanh(torch.nn.Module):

@@ -166,6 +166,25 @@ def activation_cases(draw, finite_difference: bool = False) -> ActivationCase:
                           slope, dim)
 
 
+
+def sigmoid_sweep(dtype: Any) -> np.ndarray:
+    """Deterministic inputs for sigmoid over every regime of its exp(-|x|) in ``dtype``, both signs, sorted.
+
+    A dense grid over ±(6 past the underflow of exp(-|x|) to 0): ±110 in float32, ±760 in float64; finer
+    grids (every float in float32) across ±0.01 of the three thresholds of exp(-|x|): subnormal below
+    ln(tiny), the smallest subnormal at ln(2^-149) (float64: 2^-1074), 0 below ln of half of that; tiny and
+    subnormal |x|; 0, -0, ±largest, ±inf and NaN.
+    """
+    info = np.finfo(dtype)
+    bound = 110.0 if info.bits == 32 else 760.0
+    smallest = float(info.smallest_subnormal)
+    thresholds = (math.log(float(info.tiny)), math.log(smallest), math.log(smallest) - math.log(2.0))
+    magnitudes = [np.linspace(0.0, bound, 220_001), np.geomspace(smallest, 1.0, 4001),
+                  *(np.linspace(-c - 0.01, -c + 0.01, 4001) for c in thresholds),
+                  np.array([float(info.tiny), float(info.max), np.inf])]
+    v = np.concatenate(magnitudes).astype(dtype)
+    return np.sort(np.concatenate([v, -v, np.array([np.nan], dtype)]))
+
 # -- class-score losses -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ClassLossCase:

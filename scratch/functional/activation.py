@@ -9,13 +9,17 @@ saved output, as torch's autograd does.
 The work is memory-bound, so what counts is the number of passes over memory: each op is one Numba loop
 that reads its inputs once and writes its output once (NumPy would spend a pass and a temporary array
 per operator, and ``np.where``/``np.maximum`` with a scalar run without SIMD: ReLU's backward took
-1.3 ms at LeNet's first activation, batch 64, against 0.1 ms now). ``tanh`` and ``exp`` stay NumPy's,
-whose SIMD versions beat Numba's scalar calls several times over. Each elementwise loop runs over a
-range of elements: on the calling thread, or split into one range per thread (``prange``) for arrays of
-at least :data:`_PARALLEL_MIN_SIZE` elements, below which waking the threads costs more than it saves.
-Kernels that divide use ``error_model="numpy"`` (IEEE division, no zero check), without which LLVM
-does not vectorise them. Constants are made in the input's dtype (``x.dtype.type(1)`` inside the
-kernels), so float32 stays float32.
+1.3 ms at LeNet's first activation, batch 64, against 0.1 ms now). Numba here has no SVML, so
+``math.tanh`` or ``np.exp`` in a kernel is a scalar libm call that keeps LLVM from vectorising the loop:
+``tanh`` stays NumPy's, whose SIMD version beats that several times over, and sigmoid computes exp itself
+(:func:`_exp_nonpositive`: range reduction, a polynomial and bit-built powers of two, all branch-free),
+which lets its one loop vectorise. Each elementwise loop runs over a range of elements: on the calling
+thread, or split into one range per thread (``prange``) for arrays of at least :data:`_PARALLEL_MIN_SIZE`
+elements, below which waking the threads costs more than it saves (sigmoid's forward, which computes
+more per element, from :data:`_SIGMOID_PARALLEL_MIN_SIZE`). Kernels that divide use
+``error_model="numpy"`` (IEEE division, no zero check), without which LLVM does not vectorise them.
+Constants are made in the input's dtype (``x.dtype.type(1)`` inside the kernels), so float32 stays
+float32.
 """
 
 from __future__ import annotations
@@ -25,18 +29,24 @@ from numbers import Real
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic, overload
 
 from scratch.functional._checks import check_same_dtype, check_shape, float_array
 from scratch.functional.reshape import wrap_dim_fast
 
 _PARALLEL_MIN_SIZE = 350_000  # LeNet's first activation: batch 64 (301k) is faster serial, 256 (1.2M) not
+# Sigmoid's forward computes an exp per element, so threads pay off sooner: 2 threads win from ~20k
+# elements (40k: 11 µs against 18 µs serial; 301k: 68 µs against 127 µs).
+_SIGMOID_PARALLEL_MIN_SIZE = 50_000
 
 
-def _elementwise(kernel, parallel, *args: np.ndarray | np.generic) -> None:
+def _elementwise(kernel, parallel, *args: np.ndarray | np.generic, min_size: int = _PARALLEL_MIN_SIZE) -> None:
     """``kernel(*args, 0, n)`` over the n elements of the 1-D ``args[0]``, or ``parallel(*args, chunks)``
-    (one range of elements per thread) for large arrays."""
+    (one range of elements per thread) for arrays of at least ``min_size`` elements."""
     n = args[0].shape[0]
-    chunks = numba.get_num_threads() if n >= _PARALLEL_MIN_SIZE else 1
+    chunks = numba.get_num_threads() if n >= min_size else 1
     if chunks < 2:
         kernel(*args, 0, n)
     else:
@@ -160,30 +170,105 @@ def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
               with z = exp(-|x|) <= 1
     Backward: dx = dout · out · (1 - out)
     Cache:    out.
+
+    One pass over memory, with our own exp (:func:`_exp_nonpositive`), which LLVM vectorises where a
+    call to libm's would not be: within 1 ulp of ``np.exp`` in float32 and float64, subnormal results
+    included (measured on dense sweeps down to the underflow to 0; ``parity_tests/test_activation.py``).
     """
     x = float_array("sigmoid", "input", x)
-    out = np.abs(x, out=np.empty_like(x))
-    np.exp(np.negative(out, out=out), out=out)
-    _elementwise(_sigmoid_kernel, _sigmoid_parallel, x.reshape(-1), out.reshape(-1))
+    out = np.empty_like(x)
+    _elementwise(_sigmoid_kernel, _sigmoid_parallel, x.reshape(-1), out.reshape(-1),
+                 min_size=_SIGMOID_PARALLEL_MIN_SIZE)
     return out, out
 
 
 @numba.njit(parallel=True, cache=True)
-def _sigmoid_parallel(x, z, chunks):
+def _sigmoid_parallel(x, out, chunks):
     n = x.shape[0]
     for c in numba.prange(chunks):
-        _sigmoid_kernel(x, z, c * n // chunks, (c + 1) * n // chunks)
+        _sigmoid_kernel(x, out, c * n // chunks, (c + 1) * n // chunks)
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _sigmoid_kernel(x, z, lo, hi):
-    """z = exp(-|x|) in, sigmoid out (in place): 1 / (1 + z) where x >= 0, z / (1 + z) elsewhere
-    (elements lo..hi-1)."""
-    one = z.dtype.type(1)
-    x, z = x[lo:hi], z[lo:hi]
+def _sigmoid_kernel(x, out, lo, hi):
+    """out = 1 / (1 + z) where x >= 0, z / (1 + z) elsewhere, z = exp(-|x|) (elements lo..hi-1)."""
+    one = x.dtype.type(1)
+    x, out = x[lo:hi], out[lo:hi]
     for i in range(x.shape[0]):
-        zi = z[i]
-        z[i] = (one if x[i] >= 0 else zi) / (one + zi)
+        v = x[i]
+        z = _exp_nonpositive(-abs(v))
+        out[i] = (one if v >= 0 else z) / (one + z)
+
+
+def _exp_nonpositive(t):
+    """exp(t) for t <= 0 or NaN, in t's float type: a helper of Numba kernels, compiled by the overload below."""
+    raise TypeError("_exp_nonpositive runs inside Numba-compiled code only")
+
+
+# Per float width: the clamp (exp(t) rounds to 0 below it), the rounding shift 1.5·2^(mantissa bits), ln 2
+# split as hi + lo (hi has few enough bits that n·hi is exact for every n that occurs), and the coefficients,
+# highest degree first, of P in e^r ≈ 1 + r + r²·P(r) on |r| <= ln(2)/2: Cephes' expf minimax polynomial in
+# float32, the Taylor series to r¹³/13! (truncation < 2^-57) in float64.
+_EXP_CONSTANTS = {
+    32: (-104.0, 1.5 * 2.0**23, 0.693359375, -2.12194440e-4,
+         (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1)),
+    64: (-746.0, 1.5 * 2.0**52, 0.693145751953125, 1.42860682030941723212e-6,
+         tuple(1 / math.factorial(k) for k in range(13, 1, -1))),
+}
+
+
+@overload(_exp_nonpositive, jit_options={"fastmath": {"contract"}})
+def _exp_nonpositive_overload(t):
+    """exp(t) = 2^n · e^r with n = round(t / ln 2) and r = t - n·ln 2 (Cody–Waite: n·ln2_hi exact, then
+    n·ln2_lo), e^r from a polynomial, 2^n from its bits (:func:`_times_pow2`).
+
+    Branch-free, so that LLVM vectorises the loop that calls it. Constants are in t's type (no float64 in
+    a float32 kernel). ``fastmath={"contract"}`` lets LLVM fuse a·b + c into one FMA (one rounding, not two)
+    and permits nothing else. t = -inf gives 0, NaN gives NaN.
+    """
+    if not isinstance(t, types.Float):
+        return None
+    f = np.float32 if t.bitwidth == 32 else np.float64
+    lowest, shift, ln2_hi, ln2_lo, poly = _EXP_CONSTANTS[t.bitwidth]
+    lowest, log2e, shift, ln2_hi, ln2_lo, one = (f(c) for c in (lowest, 1 / math.log(2), shift, ln2_hi, ln2_lo, 1))
+    head, tail = f(poly[0]), tuple(f(c) for c in poly[1:])
+
+    def impl(t):
+        t = lowest if t < lowest else t  # NaN compares false and stays NaN
+        k = t * log2e + shift  # rounds t / ln 2 to the integer n, held in the low bits of k
+        n = k - shift
+        r = (t - n * ln2_hi) - n * ln2_lo
+        q = head
+        for c in tail:
+            q = q * r + c
+        return _times_pow2((q * (r * r) + r) + one, k, shift)
+
+    return impl
+
+
+@intrinsic
+def _times_pow2(typingctx, p, k, shift):
+    """p · 2^n for n = bits(k) - bits(shift) (an integer <= 0), the powers of two built from their bits.
+
+    Multiplies by 2^(n - n//2) and 2^(n//2), both normal numbers, so that a result below the normal range
+    is rounded once, like the correctly rounded exp (2^n itself would not be a normal number there).
+    """
+    if not (isinstance(p, types.Float) and p == k == shift):
+        return None
+    mantissa_bits, bias = (23, 127) if p.bitwidth == 32 else (52, 1023)
+
+    def codegen(context, builder, signature, args):
+        p, k, shift = args
+        int_type = ir.IntType(signature.return_type.bitwidth)
+        n = builder.sub(builder.bitcast(k, int_type), builder.bitcast(shift, int_type))
+        half = builder.ashr(n, int_type(1))
+
+        def pow2(e):
+            return builder.bitcast(builder.shl(builder.add(e, int_type(bias)), int_type(mantissa_bits)), p.type)
+
+        return builder.fmul(builder.fmul(p, pow2(builder.sub(n, half))), pow2(half))
+
+    return p(p, p, p), codegen
 
 
 def sigmoid_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
