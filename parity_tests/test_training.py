@@ -113,6 +113,36 @@ def test_torch_resume_reaches_the_uninterrupted_weights(tmp_path):
     assert full_history["val_loss"] == resumed_history["val_loss"]
 
 
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_device_loader_yields_the_tensor_loader_batches(drop_last):
+    def loaders(transform):
+        train, _ = random_split(Digits(train=True), [0.8, 0.2], seed=0)
+        numpy_loader = DataLoader(train, 50, shuffle=True, drop_last=drop_last, seed=3, transform=normalize())
+        return numpy_loader, transform(numpy_loader)
+
+    a_np, a = loaders(lambda nl: ttraining.TensorLoader(nl, dtype=torch.float64, transform=lambda x: x * 2))
+    b_np, b = loaders(lambda nl: ttraining.DeviceLoader(nl, dtype=torch.float64, transform=lambda x: x * 2))
+    assert len(a) == len(b)
+    for _epoch in range(2):  # a fresh permutation per epoch, the same in both
+        pairs = list(zip(a, b, strict=True))
+        assert len(pairs) == len(a)
+        for (xa, ya), (xb, yb) in pairs:
+            assert xb.dtype == torch.float64 and yb.dtype == torch.int64
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert a.state_dict() == b.state_dict() == b_np.state_dict()
+
+
+def test_device_loader_refuses_a_random_loader_transform():
+    from scratch.augment import Compose, GaussianNoise, RandomRotation
+
+    for transform in (RandomRotation(10), Compose([GaussianNoise(sigma=0.1), normalize()])):
+        assert transform.random
+        loader = DataLoader(Digits(train=False), 32, transform=transform)
+        with pytest.raises(ValueError, match="DeviceLoader: the loader's transform is random"):
+            ttraining.DeviceLoader(loader)
+    assert not Compose([normalize()]).random
+
+
 class _NaNAt:
     """Batches of a loader with NaN written into the batch at (epoch, step)."""
 
@@ -181,6 +211,13 @@ def test_cli_train_both_engines_and_preview(tmp_path, capsys):
         for name in ("curves.png", "confusion_matrix.png"):
             assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / ("model.npz" if engine == "scratch" else "model.pt")).exists()
+    # --resident: the same batches from tensors kept on the device, so the very same run
+    assert main(["train", "--engine", "torch", "--model", "simple-nn", "--dataset", "digits", "--epochs", "2",
+                 "--out", str(tmp_path / "resident"), "--no-progress", "--augment", "--resident"]) == 0
+    resident = json.loads((tmp_path / "resident" / "history.json").read_text())
+    history = json.loads((tmp_path / "torch" / "history.json").read_text())
+    for key in ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc"):
+        assert resident[key] == history[key], key
     printed = capsys.readouterr().out
     assert "test accuracy" in printed and "macro avg" in printed and "weighted avg" in printed
     assert main(["augment-preview", "--dataset", "digits", "--out", str(tmp_path / "grid.png")]) == 0

@@ -393,7 +393,12 @@ def normalize(img: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> n
 # ----------------------------------------------------------------------------------------- transforms
 
 class Transform:
-    """Base of the transforms: ``t(x, rng=None)``; random ones draw from ``rng`` or their own generator."""
+    """Base of the transforms: ``t(x, rng=None)``; random ones draw from ``rng`` or their own generator.
+
+    ``random``: whether the output depends on the draws (False for the deterministic ones).
+    """
+
+    random = False
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         raise NotImplementedError
@@ -410,6 +415,10 @@ class Compose(Transform):
 
     def __init__(self, transforms: Sequence[Transform | Callable[[np.ndarray], np.ndarray]]) -> None:
         self.transforms = list(transforms)
+
+    @property
+    def random(self) -> bool:
+        return any(getattr(t, "random", False) for t in self.transforms)
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         for t in self.transforms:
@@ -466,6 +475,8 @@ def _setup_angle(name: str, value: Any, sizes: tuple[int, ...]) -> list[float]:
 
 class _RandomGeometric(Transform):
     """Shared parts of RandomRotation and RandomAffine: generator, interpolation, fill, per-sample mode."""
+
+    random = True
 
     def __init__(self, interpolation: str, fill: Fill, center: Sequence[float] | None, per_sample: bool,
                  rng: np.random.Generator | int | None) -> None:
@@ -588,6 +599,8 @@ class RandomAffine(_RandomGeometric):
 
 class GaussianNoise(Transform):
     """Add N(mean, sigma²) noise to every pixel and clip to [0, 1], as torchvision's v2 ``GaussianNoise``."""
+
+    random = True
 
     def __init__(self, mean: float = 0.0, sigma: float = 0.1, clip: bool = True, *,
                  rng: np.random.Generator | int | None = None) -> None:

@@ -77,12 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--patience", type=_positive_int, default=5, help="early-stopping patience (epochs)")
     t.add_argument("--lr-patience", type=int, default=0, help="ReduceLROnPlateau patience (epochs)")
     t.add_argument("--lr-factor", type=float, default=0.5, help="ReduceLROnPlateau factor")
+    t.add_argument("--lr-threshold", type=float, default=1e-4,
+                   help="ReduceLROnPlateau threshold (relative): smaller improvements count as a plateau")
     t.add_argument("--augment", action="store_true", help="random rotation/affine/noise on training batches")
     _add_augment_args(t)
     t.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     t.add_argument("--device", default="auto", help="torch engine: auto|cpu|cuda")
+    t.add_argument("--resident", action="store_true",
+                   help="torch engine: copy the datasets to the device once and cut batches there")
     t.add_argument("--out", default="runs/latest", help="folder for history, plots and checkpoints")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
@@ -179,7 +183,8 @@ def _train_scratch(args, train_loader, val_loader, test_loader):
     model = build_model(args.model, dtype=np.dtype(args.dtype), rng=np.random.default_rng(args.seed))
     params = list(model.parameters())
     optimizer = _make_optimizer(optim, args, params)
-    scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=args.lr_factor, patience=args.lr_patience)
+    scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=args.lr_factor, patience=args.lr_patience,
+                                  threshold=args.lr_threshold)
     stopper = EarlyStopping(patience=args.patience)
     criterion = CrossEntropyLoss()
     history = fit(model, train_loader, val_loader, criterion, optimizer, epochs=args.epochs,
@@ -197,7 +202,7 @@ def _train_torch(args, train_loader, val_loader, test_loader):
     from torch_impl.augment import default_train_augmentation as torch_augmentation
     from torch_impl.callbacks import EarlyStopping
     from torch_impl.models import build_model
-    from torch_impl.training import TensorLoader, evaluate, fit, resolve_device, save_checkpoint
+    from torch_impl.training import DeviceLoader, TensorLoader, evaluate, fit, resolve_device, save_checkpoint
 
     torch.manual_seed(args.seed)
     device = resolve_device(args.device)
@@ -209,12 +214,13 @@ def _train_torch(args, train_loader, val_loader, test_loader):
     if args.augment:
         aug = torch_augmentation(**_augment_options(args))
         train_tf = lambda x: normalize(aug(x))
-    train_t = TensorLoader(train_loader, device, dtype, transform=train_tf)
-    val_t = TensorLoader(val_loader, device, dtype)
-    test_t = TensorLoader(test_loader, device, dtype)
+    wrap = DeviceLoader if args.resident else TensorLoader
+    train_t = wrap(train_loader, device, dtype, transform=train_tf)
+    val_t = wrap(val_loader, device, dtype)
+    test_t = wrap(test_loader, device, dtype)
     optimizer = _make_optimizer(torch.optim, args, model.parameters())
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=args.lr_factor,
-                                                           patience=args.lr_patience)
+                                                           patience=args.lr_patience, threshold=args.lr_threshold)
     stopper = EarlyStopping(patience=args.patience)
     criterion = torch.nn.CrossEntropyLoss()
     history = fit(model, train_t, val_t, criterion, optimizer, epochs=args.epochs, scheduler=scheduler,

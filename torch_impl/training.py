@@ -1,7 +1,9 @@
 """Training loops for the PyTorch engine, with the same names and signatures as :mod:`scratch.training`.
 
-Batches come from scratch's :class:`scratch.data.DataLoader` (NumPy) through :class:`TensorLoader`, which
-moves them to the device and applies an optional on-device transform (torchvision augmentation).
+Batches come from scratch's :class:`scratch.data.DataLoader` (NumPy), either through :class:`TensorLoader`,
+which moves each batch to the device, or through :class:`DeviceLoader`, which moves the whole dataset once and
+cuts the batches on the device. Both apply an optional on-device transform (torchvision augmentation) and
+yield the same batches in the same order.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 from scratch.serialization import atomic_write
 from scratch.training import Engine, EvalResult, NonFiniteLossError, _eval_result, _progress, run_fit
 
-__all__ = ["EvalResult", "NonFiniteLossError", "TensorLoader", "evaluate", "fit", "resolve_device",
+__all__ = ["DeviceLoader", "EvalResult", "NonFiniteLossError", "TensorLoader", "evaluate", "fit", "resolve_device",
            "save_checkpoint", "load_checkpoint", "train_one_epoch"]
 
 
@@ -52,6 +54,45 @@ class TensorLoader:
     def load_state_dict(self, state: Any) -> None:
         if state is not None and hasattr(self.loader, "load_state_dict"):
             self.loader.load_state_dict(state)
+
+
+class DeviceLoader(TensorLoader):
+    """A :class:`TensorLoader` whose dataset lives on ``device``: copied there once, batches cut there.
+
+    The loader's dataset is fetched whole and passed through the loader's own transform (which must not be
+    random, ``transform.random``: it runs once, not per epoch), then held as one tensor ``x`` (N, C, H, W)
+    in ``dtype`` and one int64 tensor ``y``. Each epoch draws its order exactly as the wrapped
+    :class:`scratch.data.DataLoader` would (the same generator, the same ``permutation`` call), moves that
+    index vector to the device and indexes the resident tensors, so it yields the batches
+    :class:`TensorLoader` yields, in the same order, and its ``state_dict`` is the wrapped loader's.
+    Memory: N·C·H·W elements of ``dtype`` on the device (Fashion-MNIST's 60,000 training images: 188 MB in float32).
+    """
+
+    def __init__(self, loader, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        super().__init__(loader, device, dtype, transform)
+        tf = loader.transform
+        if getattr(tf, "random", tf is not None and getattr(loader, "_transform_takes_rng", False)):
+            raise ValueError("DeviceLoader: the loader's transform is random (it takes rng); a resident dataset is "
+                             "transformed once, so pass random augmentation as DeviceLoader(transform=...) instead")
+        from scratch.data import fetch_batch
+
+        n = len(loader.dataset)
+        x, y = fetch_batch(loader.dataset, np.arange(n))
+        if loader.transform is not None:
+            x = loader.transform(x)
+        self.x = torch.from_numpy(np.ascontiguousarray(x)).to(self.device, self.dtype)
+        self.y = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(self.device)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        loader, n = self.loader, self.x.shape[0]
+        order = loader.generator.permutation(n) if loader.shuffle else np.arange(n)
+        order = torch.from_numpy(order).to(self.device, non_blocking=True)
+        size = loader.batch_size
+        for start in range(0, len(loader) * size, size):
+            index = order[start:start + size]
+            x = self.x.index_select(0, index)
+            yield (self.transform(x) if self.transform is not None else x), self.y.index_select(0, index)
 
 
 def train_one_epoch(model, loader, criterion, optimizer, *, epoch: int = 1, progress: bool = False) -> float:
