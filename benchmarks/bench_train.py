@@ -6,7 +6,8 @@
   the same thread count (:mod:`scratch._threads`). Reported: median and minimum ms per step,
   samples/s, and GFLOP/s from the step's arithmetic (:func:`step_flops`: forward + both backward
   products of every conv and linear layer, except the first layer's input gradient, which training
-  does not need: 145 MFLOP at batch 64; torch skips it, scratch computes it uncounted).
+  does not need: 145 MFLOP at batch 64; both engines skip it, scratch through
+  ``backward(..., input_grad=False)`` as its training loop calls it).
 * Epoch (one fresh process per run, engines alternating): one full pass over the Fashion-MNIST training
   set (60,000 images, batch 64, shuffled, normalised) after one warm-up step. Reported: the epoch's
   seconds and samples/s; ``startup``, the seconds from launching the process to the end of its first
@@ -104,7 +105,7 @@ def _step_engines(batch: int, devices: Sequence[str], seed: int = 0) -> dict[str
     def scratch_step() -> float:
         loss = criterion(ours(x), y)
         optimizer.zero_grad()
-        ours.backward(criterion.backward())
+        ours.backward(criterion.backward(), input_grad=False)
         optimizer.step()
         return float(loss)
 
@@ -118,7 +119,7 @@ def _step_engines(batch: int, devices: Sequence[str], seed: int = 0) -> dict[str
         loss_t = t_criterion(ref(xt), yt)
         loss_t.backward()
         loss = criterion(ours(x), y)
-        ours.backward(criterion.backward())
+        ours.backward(criterion.backward(), input_grad=False)
         what = f"lenet5 step N={batch} ({device})"
         check_close(f"{what} loss", loss, loss_t, np.float32)
         grads = dict(ref.named_parameters())

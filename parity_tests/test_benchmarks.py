@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +188,40 @@ def test_thread_policy() -> None:
     _threads.set_num_threads(n)
     with pytest.raises(ValueError, match="set_num_threads: expected 1 <= n"):
         _threads.set_num_threads(0)
+
+
+_FAULTS_SCRIPT = """
+import resource, sys
+import numpy as np
+import scratch, scratch._memory
+print(scratch._memory.applied())
+def cycle():  # like a training step: several arrays alive at once, then all freed
+    arrays = [np.ones(1 << 19, dtype=np.float32) for _ in range(8)]  # 8 x 2 MiB, every page written
+    return sum(float(a[-1]) for a in arrays)
+for _ in range(5):
+    cycle()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(100):
+    cycle()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the memory policy is glibc's mallopt")
+def test_memory_policy_keeps_freed_arrays_in_the_heap() -> None:
+    """100 cycles of allocating and writing 8 x 2 MiB, then freeing them: with the policy the pages are
+    reused (no page faults); with glibc's defaults (SCRATCH_MALLOC_POLICY=off) the freed 16 MiB exceed the
+    trim threshold, go back to the OS, and every cycle faults its pages in again."""
+    def run(policy: str) -> tuple[str, int]:
+        env = {**os.environ, "SCRATCH_MALLOC_POLICY": policy}
+        out = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT], env=env, capture_output=True, text=True,
+                             check=True).stdout.split()
+        return out[0], int(out[1])
+
+    applied, faults = run("on")
+    assert applied == "True" and faults < 100, faults
+    applied_off, faults_off = run("off")
+    assert applied_off == "False" and faults_off > 100 * 1024, faults_off  # 4096 pages of 4 KiB per cycle
 
 
 def test_readme_documents_every_benchmark() -> None:

@@ -51,6 +51,12 @@ def check_conv_parity(case: ConvCase) -> None:
         assert_parity("conv2d.db", db, t_db, case, k["db"], _scale(t_db, md, k["db"]))
     else:
         assert db is None, f"conv2d.db: expected None without bias | case: {case}"
+    # input_grad=False: no dx, and the very same dw and db
+    no_dx, dw2, db2 = conv2d_backward(dout, cache, input_grad=False)
+    assert no_dx is None, f"conv2d(input_grad=False): expected dx None | case: {case}"
+    np.testing.assert_array_equal(dw2, dw, err_msg=f"conv2d.dw with input_grad=False | case: {case}")
+    if case.bias:
+        np.testing.assert_array_equal(db2, db, err_msg=f"conv2d.db with input_grad=False | case: {case}")
 
 
 @given(case=conv_cases())

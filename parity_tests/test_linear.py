@@ -45,6 +45,9 @@ def check_linear(case: LinearCase) -> None:
         assert db is None, f"linear.dbias: expected None without a bias | case: {case}"
     else:
         assert_parity("linear.dbias", db, tb.grad, case, case.rows, _term_scale(rows_d.sum(axis=0)))
+    no_dx, dw2, _ = linear_backward(dout, cache, input_grad=False)
+    assert no_dx is None, f"linear(input_grad=False): expected dx None | case: {case}"
+    np.testing.assert_array_equal(dw2, dw, err_msg=f"linear.dweight with input_grad=False | case: {case}")
 
 
 @given(case=linear_cases())

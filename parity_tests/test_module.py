@@ -136,6 +136,32 @@ def test_sequential_backward_runs_children_in_reverse():
     assert len(seq) == 3 and seq[-1].c == 5.0 and [m.c for m in seq] == [2.0, 3.0, 5.0]
 
 
+def test_backward_without_input_grad_stops_at_the_first_layer_with_parameters():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 2, 3, 3))
+    dout = rng.normal(size=(4, 5))
+    grads = []
+    for input_grad in (True, False):
+        log: list = []
+        model = Sequential(OrderedDict([("scale", Scale(2.0, log)), ("flatten", Flatten()),
+                                        ("fc", Linear(18, 5, dtype=np.float64, rng=np.random.default_rng(1))),
+                                        ("relu", ReLU())]))
+        model(x)
+        dx = model.backward(dout, input_grad=input_grad)
+        assert (dx is None) == (not input_grad)
+        assert log == [("forward", 2.0)] + ([("backward", 2.0)] if input_grad else [])
+        grads.append({k: p.grad for k, p in model.named_parameters()})
+    for k in grads[0]:
+        np.testing.assert_array_equal(grads[1][k], grads[0][k], err_msg=k)
+    # nested: the inner Sequential that holds the first parameters gets input_grad=False in turn
+    log = []
+    inner = Sequential(Scale(3.0, log), Linear(2, 2, dtype=np.float64))
+    outer = Sequential(Scale(2.0, log), inner)
+    outer(np.ones((1, 2)))
+    assert outer.backward(np.ones((1, 2)), input_grad=False) is None
+    assert log == [("forward", 2.0), ("forward", 3.0)]
+
+
 def test_state_dict_returns_copies():
     net = _net(np.random.default_rng(0))
     sd = net.state_dict()

@@ -44,8 +44,8 @@ class MaskedConv2d(Conv2d):
     def _effective_weight(self) -> np.ndarray:
         return self.weight.data * self.mask
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx = super().backward(dout)
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        dx = super().backward(dout, input_grad)
         self.weight.grad *= self.mask
         return dx
 

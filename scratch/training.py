@@ -8,6 +8,9 @@ The loop reads like PyTorch's::
     model.backward(criterion.backward())   # loss.backward() in torch
     optimizer.step()
 
+(:func:`train_one_epoch` passes ``input_grad=False`` to models that take it: the images need no gradient,
+so the first layer skips computing one, as torch's autograd does.)
+
 ``fit`` is written once (:func:`run_fit`) and shared with :mod:`torch_impl.training`, which passes its own
 epoch functions and checkpoint format.
 """
@@ -23,6 +26,8 @@ from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from scratch.nn.module import takes_input_grad
 
 
 class NonFiniteLossError(RuntimeError):
@@ -55,6 +60,7 @@ def train_one_epoch(model, loader, criterion, optimizer, *, epoch: int = 1, prog
     """
     model.train()
     total, count = 0.0, 0
+    skip_input_grad = takes_input_grad(model)
     bar = _progress(loader, f"epoch {epoch} train", progress)
     for step, (x, y) in enumerate(bar, 1):
         logits = model(x)
@@ -62,7 +68,10 @@ def train_one_epoch(model, loader, criterion, optimizer, *, epoch: int = 1, prog
         if not math.isfinite(loss):
             raise NonFiniteLossError(epoch, step, loss)
         optimizer.zero_grad()
-        model.backward(criterion.backward())
+        if skip_input_grad:
+            model.backward(criterion.backward(), input_grad=False)
+        else:
+            model.backward(criterion.backward())
         optimizer.step()
         total += loss * len(y)
         count += len(y)

@@ -187,11 +187,14 @@ def _conv2d_forward_kernel(x, w3, b, out, src, cols, res, chan, off, rw, block,
                             dst[j] = row[j] + bo
 
 
-def conv2d_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def conv2d_backward(dout: np.ndarray, cache: tuple,
+                    input_grad: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """Gradients of :func:`conv2d_forward` with respect to (x, weight, bias); db is None without bias.
 
     Math: see the forward. dx = col2im(wᵀ·dout): each input pixel gets w[o,c,u,v]·dout[n,o,i,j] from
     every (o, u, v, i, j) whose window read it; padding positions are dropped.
+    ``input_grad=False`` skips dx (returned as None), as torch does for an input that does not require
+    grad: a network's first layer needs only dw and db.
     """
     op = "conv2d_backward"
     x, weight, has_bias, groups, geom, plan, unbatched = cache
@@ -209,7 +212,7 @@ def conv2d_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
     length = block * row_width
     cog, kg = c_out // groups, weight.shape[1] * weight.shape[2] * weight.shape[3]
     wt = np.ascontiguousarray(weight.reshape(groups, cog, kg).transpose(0, 2, 1))
-    dx = np.empty_like(x)
+    dx = np.empty_like(x) if input_grad else np.empty((0,) + x.shape[1:], dtype=x.dtype)
     dwt_parts = np.empty((chunks, groups, kg, cog), dtype=x.dtype)
     src = np.empty((chunks, *src_shape), dtype=x.dtype)
     dsrc = np.empty((chunks, *src_shape), dtype=x.dtype)
@@ -222,13 +225,16 @@ def conv2d_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndar
                             chan, off, row_width, block, *geom)
     dw = dwt_parts.sum(axis=0).transpose(0, 2, 1).reshape(weight.shape)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    if not input_grad:
+        return None, dw, db
     return (dx[0] if unbatched else dx), dw, db
 
 
 @numba.njit(parallel=True, cache=True)
 def _conv2d_backward_kernel(x, dout, wt, dx, dwt_parts, src, dsrc, cols, dcols, dres, dres_t, dwt_block,
                             chan, off, rw, block, kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
-    """Chunk t of the batch: dwt_parts[t] = its images' dwᵀ per group; dx[n] = col2im(wᵀ @ dout[n]).
+    """Chunk t of the batch: dwt_parts[t] = its images' dwᵀ per group; dx[n] = col2im(wᵀ @ dout[n])
+    (skipped for an empty dx: no input gradient wanted).
 
     wt[g, k, o] = w[g·C_out/g + o, k]. Per block, dout is laid out both as dres (C_out, T) for
     dcols_g = wt[g] @ dres_g and transposed as dres_t (g, T, C_out/g) for dwᵀ_g += cols_g @ dres_t[g];
@@ -239,14 +245,15 @@ def _conv2d_backward_kernel(x, dout, wt, dx, dwt_parts, src, dsrc, cols, dcols, 
     k_all = chan.shape[0]
     c_out = groups * cog
     chunks = cols.shape[0]
+    want_dx = dx.shape[0] > 0
     for t in numba.prange(chunks):
         dwtp, dwb = dwt_parts[t], dwt_block[t]
         dwtp[:] = 0
         for n in range(t * n_batch // chunks, (t + 1) * n_batch // chunks):
             _pad_image(x[n], src[t], pt, pl, rw)
-            if dsrc.shape[2]:
+            if want_dx and dsrc.shape[2]:
                 dsrc[t, :] = 0
-            else:  # stride > 1: col2im adds straight into dx
+            elif want_dx:  # stride > 1: col2im adds straight into dx
                 dx[n] = 0
             for i0 in range(0, h_out, block):
                 rows = min(block, h_out - i0)
@@ -271,10 +278,13 @@ def _conv2d_backward_kernel(x, dout, wt, dx, dwt_parts, src, dsrc, cols, dcols, 
                     _gemm(cb[g * kg:(g + 1) * kg], drt[g], dwb)
                     for k in range(kg):
                         _add(dwtp[g, k], dwb[k])
-                    _gemm(wt[g], dr[g * cog:(g + 1) * cog], dcb[g * kg:(g + 1) * kg])
-                _col2im_block(dcb, dsrc[t], dx[n], i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw,
-                              w_out)
-            _crop_image(dsrc[t], dx[n], pt, pl, rw)
+                    if want_dx:
+                        _gemm(wt[g], dr[g * cog:(g + 1) * cog], dcb[g * kg:(g + 1) * kg])
+                if want_dx:
+                    _col2im_block(dcb, dsrc[t], dx[n], i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw,
+                                  w_out)
+            if want_dx:
+                _crop_image(dsrc[t], dx[n], pt, pl, rw)
 
 
 @numba.njit(cache=True)

@@ -47,9 +47,10 @@ def linear_forward(x: np.ndarray, weight: np.ndarray,
     return out, (x, weight, bias is not None)
 
 
-def linear_backward(dout: np.ndarray,
-                    cache: LinearCache) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Gradients of :func:`linear_forward`: ``(dx, dweight, dbias)`` (``dbias`` is None without a bias).
+def linear_backward(dout: np.ndarray, cache: LinearCache,
+                    input_grad: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """Gradients of :func:`linear_forward`: ``(dx, dweight, dbias)`` (``dbias`` is None without a bias;
+    ``dx`` is None with ``input_grad=False``, as torch skips it for an input that does not require grad).
 
     Shapes:   dout (*, out_features) -> dx (*, in_features), dweight (out_features, in_features),
               dbias (out_features,)
@@ -61,13 +62,13 @@ def linear_backward(dout: np.ndarray,
     check_same_dtype(op, "input", x, "dout", dout)
     check_shape(op, "dout", dout, x.shape[:-1] + (weight.shape[0],))
     dout2 = dout.reshape(-1, weight.shape[0])
-    dx = _matmul(dout2, weight).reshape(x.shape)
+    dx = _matmul(dout2, weight).reshape(x.shape) if input_grad else None
     dw = _matmul_tn(dout2, x.reshape(-1, weight.shape[1]))
     db = dout2.sum(axis=0) if has_bias else None
     return dx, dw, db
 
 
-_PARALLEL_MIN_MACS = 4_000_000  # fc1 at batch 256 (12M) gains ~1.8x on 2 threads; batch 64 (3M) does not
+_PARALLEL_MIN_MACS = 1_500_000  # 2 threads win from ~1M (fwd) to ~1.5M (bwd); fc1 at batch 64 is 3M
 
 
 def _chunks(a: np.ndarray, b: np.ndarray) -> int:

@@ -72,10 +72,10 @@ class Conv2d(Module):
                                           self.dilation, self.groups)
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         if self._cache is None:
             raise RuntimeError("Conv2d: backward called before forward")
-        dx, dw, db = conv2d_backward(dout, self._cache)
+        dx, dw, db = conv2d_backward(dout, self._cache, input_grad)
         self.weight.accumulate_grad(dw)
         if self.bias is not None:
             self.bias.accumulate_grad(db)

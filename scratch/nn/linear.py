@@ -37,8 +37,8 @@ class Linear(Module):
         out, self._cache = F_linear.linear_forward(x, self.weight.data, bias)
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx, dw, db = F_linear.linear_backward(dout, self._cache)
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        dx, dw, db = F_linear.linear_backward(dout, self._cache, input_grad)
         self.weight.accumulate_grad(dw)
         if db is not None:
             self.bias.accumulate_grad(db)

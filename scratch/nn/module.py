@@ -11,6 +11,8 @@ torch's, so a state dict moves between engines unchanged::
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
@@ -103,6 +105,10 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Accumulate the parameters' gradients from ``dout`` (the gradient of the loss with respect to the
+        last forward's output) and return the gradient with respect to its input. Modules with parameters
+        also take ``input_grad=False`` (Conv2d, Linear, Sequential): skip the input's gradient and return
+        None, as torch does for an input that does not require grad."""
         raise NotImplementedError(f"{type(self).__name__} does not implement backward")
 
     # -- traversal ----------------------------------------------------------------------------
@@ -269,7 +275,31 @@ class Sequential(Module):
             x = m(x)
         return x
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        for m in reversed(self._modules.values()):
-            dout = m.backward(dout)
-        return dout
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Children's backward in reverse order. With ``input_grad=False`` (the training loop's call: the
+        data needs no gradient) the backward stops at the first child that has parameters, which gets
+        ``input_grad=False`` where it takes it (a network's first convolution then skips its col2im), and
+        None is returned."""
+        children = list(self._modules.values())
+        first = 0 if input_grad else next((i for i, m in enumerate(children) if _has_parameters(m)), len(children))
+        for i in range(len(children) - 1, first - 1, -1):
+            m = children[i]
+            if i == first and not input_grad and takes_input_grad(m):
+                dout = m.backward(dout, input_grad=False)
+            else:
+                dout = m.backward(dout)
+        return dout if input_grad else None
+
+
+def _has_parameters(module: Module) -> bool:
+    return next(iter(module.parameters()), None) is not None
+
+
+@functools.cache
+def _backward_takes_input_grad(cls: type) -> bool:
+    return "input_grad" in inspect.signature(cls.backward).parameters
+
+
+def takes_input_grad(module: Module) -> bool:
+    """Whether ``module.backward`` accepts ``input_grad`` (see :meth:`Module.backward`)."""
+    return _backward_takes_input_grad(type(module))
