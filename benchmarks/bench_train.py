@@ -195,11 +195,14 @@ def run_epoch_worker(args: argparse.Namespace) -> dict[str, Any]:
         from torch_impl import training
         from torch_impl.models import build_model as build_torch_model
 
-        device = args.engine.split("-", 1)[1]
+        device, *variant = args.engine.split("-", 1)[1].split("+")
         torch.manual_seed(0)
         model = build_torch_model("lenet5", dtype=torch.float32, device=device)
+        if "compile" in variant:
+            model.compile(mode=None if args.compile_mode == "default" else args.compile_mode)
         criterion, optimizer = torch.nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-3)
-        loader = training.TensorLoader(loader, device=device)
+        wrap = training.DeviceLoader if "resident" in variant else training.TensorLoader
+        loader = wrap(loader, device=device)
         sync = torch.cuda.synchronize if device == "cuda" else lambda: None
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
@@ -215,7 +218,7 @@ def run_epoch_worker(args: argparse.Namespace) -> dict[str, Any]:
               "samples_per_s": len(train) / seconds, "loss": loss,
               "peak_rss_mb": peak_rss_mb(),
               "torch_imported": "torch" in sys.modules}
-    if args.engine == "torch-cuda":
+    if args.engine.startswith("torch-cuda"):
         import torch
 
         result["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -256,7 +259,7 @@ def bench_epochs(args: argparse.Namespace, engines: Sequence[str], threads: int)
                 out = os.path.join(tmp, f"{engine}-{r}.json")
                 cmd = [sys.executable, "-m", "benchmarks.bench_train", "--worker-epoch", engine, "--out", out,
                        "--dataset", args.dataset, "--batch-size", str(args.batch_size), "--threads",
-                       str(threads)]
+                       str(threads), "--compile-mode", args.compile_mode]
                 if args.data_dir:
                     cmd += ["--data-dir", args.data_dir]
                 if args.limit:
@@ -300,6 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="only the first N training images")
     p.add_argument("--cold-cache", action="store_true",
                    help="scratch workers use an empty Numba cache (the first compiles, the next reuse it)")
+    p.add_argument("--torch-variants", type=lambda s: [v for v in s.split(",") if v], default=[],
+                   help="extra torch epoch runs per device, e.g. resident,resident+compile (dataset resident on "
+                        "the device: torch_impl.training.DeviceLoader; compile: torch.compile, --compile-mode)")
+    p.add_argument("--compile-mode", default="default", choices=("default", "reduce-overhead", "max-autotune"),
+                   help="torch.compile mode of the compile variants (reduce-overhead: CUDA graphs)")
     p.add_argument("--quick", action="store_true", help="smoke run: digits, batch 8, 3 steps, 512 images")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"JSON results (default {DEFAULT_OUT})")
     p.add_argument("--worker-epoch", default=None, help=argparse.SUPPRESS)
@@ -319,7 +327,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     threads = pin_threads(args.threads)
     devices = ["cpu"] + (["cuda"] if cuda_available() else [])
     steps = bench_steps(args.batches, devices, args.repeats, args.warmup)
-    epochs = bench_epochs(args, ["scratch"] + [f"torch-{d}" for d in devices], threads) if args.rounds else []
+    for variant in args.torch_variants:
+        if not set(variant.split("+")) <= {"resident", "compile"}:
+            raise SystemExit(f"bench_train: unknown torch variant {variant!r} (expected resident, compile or both "
+                             "joined by +)")
+    torch_engines = [f"torch-{d}{'+' + v if v else ''}" for d in devices for v in ["", *args.torch_variants]]
+    epochs = bench_epochs(args, ["scratch", *torch_engines], threads) if args.rounds else []
     env = environment(threads)
     print(f"\n## bench_train: LeNet5 float32, Adam; {env['machine']['cpu']}, {env['machine']['cores']} cores, "
           f"{threads} threads per engine, torch {env.get('torch')}, numba {env['numba']} ({env['date']})\n")

@@ -28,6 +28,15 @@ from benchmarks.bench_train import DEFAULT_OUT as TRAIN_JSON
 from scratch.plots import new_figure, save_figure
 
 ENGINE_COLORS = {"scratch": "tab:blue", "torch_cpu": "tab:orange", "torch_cuda": "tab:green"}
+VARIANT_COLORS = {"resident": "tab:purple", "compile": "tab:brown", "resident+compile": "tab:red"}
+
+
+def engine_color(engine: str) -> str:
+    """The chart color of an engine (``torch-cuda+resident``: its variant's color)."""
+    base, *variant = engine.replace("-", "_").split("+")
+    if variant:
+        return VARIANT_COLORS.get("+".join(variant), "tab:gray")
+    return ENGINE_COLORS.get(base, "tab:gray")
 
 
 def _load(path: str | None) -> dict[str, Any] | None:
@@ -99,7 +108,7 @@ def plot_train(data: dict[str, Any], out_path: str | os.PathLike) -> Path:
         values = [next((r["samples_per_s"] for r in data["steps"] if r["engine"] == engine and r["batch"] == b),
                        np.nan) for b in batches]
         ax.bar(np.arange(len(batches)) + i * width, values, width,
-               color=ENGINE_COLORS.get(engine.replace("-", "_")), label=engine)
+               color=engine_color(engine), label=engine)
     ax.set_xticks(np.arange(len(batches)) + width * (len(engines) - 1) / 2, [f"N={b}" for b in batches])
     ax.set_ylabel("samples/s (median step)")
     ax.set_title("LeNet5 training step (forward, backward, Adam)", fontsize=10)
@@ -108,7 +117,7 @@ def plot_train(data: dict[str, Any], out_path: str | os.PathLike) -> Path:
         ax2 = fig.add_subplot(1, 2, 2)
         labels = [f"{r['engine']}\nrun {r['round']}" for r in epochs]
         ax2.bar(range(len(epochs)), [r["epoch_s"] for r in epochs],
-                color=[ENGINE_COLORS.get(r["engine"].replace("-", "_")) for r in epochs])
+                color=[engine_color(r["engine"]) for r in epochs])
         ax2.set_xticks(range(len(epochs)), labels, fontsize=7)
         ax2.set_ylabel("seconds")
         ax2.set_title(f"one epoch ({epochs[0]['samples']} images of {data.get('epoch_dataset')})", fontsize=10)

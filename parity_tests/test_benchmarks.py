@@ -54,7 +54,8 @@ def ops_json(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def train_json(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "train.json"
-    assert bench_train.main(["--quick", "--threads", "1", "--limit", "256", "--out", str(out)]) == 0
+    assert bench_train.main(["--quick", "--threads", "1", "--limit", "256", "--torch-variants", "resident",
+                             "--out", str(out)]) == 0
     return json.loads(out.read_text())
 
 
@@ -159,6 +160,8 @@ def test_bench_train_steps_and_epochs(train_json) -> None:
             assert _positive(float(r[key])), (engine, key)
         assert r["startup_s"] < 120 and r["peak_rss_mb"] < 64 * 1024, engine
     assert not epochs["scratch"]["torch_imported"], "the scratch worker's RSS must not include torch"
+    # the resident dataset yields the same batches: the very same training
+    assert epochs["torch-cpu+resident"]["loss"] == epochs["torch-cpu"]["loss"]
 
 
 def test_plots_from_the_json(ops_json, train_json, tmp_path) -> None:

@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto", help="torch engine: auto|cpu|cuda")
     t.add_argument("--resident", action="store_true",
                    help="torch engine: copy the datasets to the device once and cut batches there")
+    t.add_argument("--compile", nargs="?", const="default", default=None,
+                   choices=("default", "reduce-overhead", "max-autotune"),
+                   help="torch engine: torch.compile the model with this mode (reduce-overhead: CUDA graphs)")
     t.add_argument("--out", default="runs/latest", help="folder for history, plots and checkpoints")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
@@ -140,6 +143,8 @@ def cmd_train(args) -> int:
         from scratch.data import Subset
 
         train_full = Subset(train_full, np.arange(min(args.limit_train, len(train_full))))
+    if args.engine == "scratch" and (args.resident or args.compile):
+        raise SystemExit("--resident and --compile apply to --engine torch only")
     if not 0 < args.val_fraction < 1:
         raise SystemExit(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
     train, val = random_split(train_full, [1 - args.val_fraction, args.val_fraction], seed=args.seed)
@@ -208,6 +213,8 @@ def _train_torch(args, train_loader, val_loader, test_loader):
     device = resolve_device(args.device)
     dtype = getattr(torch, args.dtype)
     model = build_model(args.model, dtype=dtype, device=device)
+    if args.compile:  # in place: parameter names and state dicts stay the plain model's
+        model.compile(mode=None if args.compile == "default" else args.compile)
     mean = torch.tensor(0.5, dtype=dtype, device=device)
     normalize = lambda x: (x - mean) / mean
     train_tf = normalize
