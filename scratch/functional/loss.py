@@ -31,7 +31,7 @@ import numba
 import numpy as np
 
 from scratch.functional._checks import check_same_dtype, check_shape, float_array, to_int
-from scratch.functional.activation import log_softmax_rows
+from scratch.functional.activation import _softmax_kernel, log_softmax_rows
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -69,7 +69,9 @@ def _upstream(op: str, dout: Any, reduction: str, loss_shape: tuple[int, ...], d
 
 def _class_rows(x: np.ndarray) -> np.ndarray:
     """(C,) or (N, C, d1, ..., dK) scores as (M, C) rows, class axis last."""
-    if x.ndim <= 2:
+    if x.ndim == 2:
+        return x
+    if x.ndim < 2:
         return x.reshape(-1, x.shape[-1])
     return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
 
@@ -110,11 +112,15 @@ def _index(op: str, ignore_index: object) -> int:
 
 
 def _class_targets(op: str, x: np.ndarray, target: Any, ignore_index: int, scores: np.ndarray,
-                   weight: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any, Any]:
-    """Check class-index ``target`` against ``x`` and pick each row's score from ``scores`` (M, C).
+                   weight: np.ndarray | None, reduction: str,
+                   log_softmax: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any, Any]:
+    """Check class-index ``target`` against ``x`` and pick each row's score from ``scores`` (M, C), or from
+    its row-wise log-softmax with ``log_softmax`` (cross-entropy: both in one kernel call).
 
-    Returns ``(t, w_t, loss, total, W)``: t (M,) int64 targets with -1 on ignored rows, w_t = weight[t]
-    (1 without weight, 0 on ignored rows), loss (M,) = -w_t · scores[i, t] (0 on ignored rows), its sum
+    Returns ``(logp, t, w_t, loss, out, W)``: logp the log-softmax (``scores`` itself without
+    ``log_softmax``), t (M,) int64 targets with -1 on ignored rows, w_t = weight[t] (1 without weight, 0 on
+    ignored rows), loss (M,) = -w_t · logp[i, t] (0 on ignored rows), ``out`` the loss reduced as
+    ``reduction`` says (an array of x's dtype: loss itself, its sum, or its sum / W, nan for 0/0 as torch)
     and W = Σ w_t. Raises TypeError for a non-integer target, ValueError when its shape does not match
     ``x``'s layout or a non-ignored target lies outside [0, C).
     """
@@ -131,23 +137,31 @@ def _class_targets(op: str, x: np.ndarray, target: Any, ignore_index: int, score
         raise ValueError(f"{op}: expected target of shape {expected} ({layout}), got {target.shape} "
                          f"for input of shape {x.shape}")
     flat = target.reshape(-1) if target.ndim != 1 else target
+    if flat.dtype != np.int64:
+        flat = flat.astype(np.int64)
     w = _NO_WEIGHT[scores.dtype.char] if weight is None else weight
-    bad, t, w_t_loss, total, denominator = _pick_kernel(scores, flat.astype(np.int64, copy=False), w, ignore_index)
+    mean = reduction == "mean"
+    if log_softmax:
+        bad, logp, t, w_t_loss, total, denominator = _log_softmax_pick_kernel(scores, flat, w, ignore_index, mean)
+    else:
+        logp = scores
+        bad, t, w_t_loss, total, denominator = _pick_kernel(scores, flat, w, ignore_index, mean)
     if bad >= 0:
         raise ValueError(f"{op}: target {int(flat[bad])} is out of bounds: expected class "
                          f"indices in [0, {scores.shape[1] - 1}] or ignore_index={ignore_index}")
-    dt = scores.dtype.type
-    return t, w_t_loss[0], w_t_loss[1], dt(total), dt(denominator)
+    loss = w_t_loss[1]
+    out = loss if reduction == "none" else np.asarray(total, dtype=scores.dtype)
+    return logp, t, w_t_loss[0], loss, out, scores.dtype.type(denominator)
 
 
 _NO_WEIGHT = {np.dtype(d).char: np.empty(0, dtype=d) for d in (np.float32, np.float64)}
 
 
-@numba.njit(cache=True)
-def _pick_kernel(scores, target, weight, ignore_index):
+@numba.njit(cache=True, error_model="numpy")
+def _pick_kernel(scores, target, weight, ignore_index, mean):
     """Row i: t = target, or -1 where target == ignore_index; w_t = weight[t] (1 for an empty ``weight``,
-    0 if ignored); loss = -w_t · scores[i, t] (0 if ignored).
-    Returns (first out-of-range row or -1, t, [w_t, loss] as one (2, M) array, Σ loss, Σ w_t)."""
+    0 if ignored); loss = -w_t · scores[i, t] (0 if ignored). Returns (first out-of-range row or -1, t,
+    [w_t, loss] as one (2, M) array, Σ loss (/ Σ w_t with ``mean``), Σ w_t); the sums in the scores' dtype."""
     rows, n_classes = scores.shape
     t = np.empty(rows, dtype=np.int64)
     w_t_loss = np.zeros((2, rows), dtype=scores.dtype)
@@ -166,19 +180,19 @@ def _pick_kernel(scores, target, weight, ignore_index):
         w_t_loss[1, i] = -wc * scores[i, c]
         total += w_t_loss[1, i]
         denominator += wc
+    if mean:
+        total = total / denominator  # 0/0 = nan, as torch
     return -1, t, w_t_loss, total, denominator
 
 
-def _reduced(loss: np.ndarray, total: Any, reduction: str, denominator: Any) -> np.ndarray:
-    """:func:`_reduce` of ``loss`` whose sum ``total`` is already known."""
-    if reduction == "none":
-        return loss
-    if reduction == "sum":
-        return np.asarray(total)
-    if denominator != 0:
-        return np.asarray(total / denominator)
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 = nan, as torch
-        return np.asarray(total / denominator)
+@numba.njit(cache=True, error_model="numpy")
+def _log_softmax_pick_kernel(scores, target, weight, ignore_index, mean):
+    """:func:`_pick_kernel` on the rows' log-softmax, which is returned too (cross-entropy in one call)."""
+    rows, n_classes = scores.shape
+    logp = np.empty_like(scores)
+    _softmax_kernel(scores.reshape(rows, n_classes, 1), logp.reshape(rows, n_classes, 1), True)
+    bad, t, w_t_loss, total, denominator = _pick_kernel(logp, target, weight, ignore_index, mean)
+    return bad, logp, t, w_t_loss, total, denominator
 
 
 def cross_entropy_forward(input: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None,
@@ -214,37 +228,38 @@ def cross_entropy_forward(input: np.ndarray, target: np.ndarray, weight: np.ndar
         raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
     w = _class_weight(op, weight, x, n_classes)
     dt = x.dtype.type
-    a, b = dt(1 - label_smoothing), dt(label_smoothing / n_classes)
-    logp = log_softmax_rows(_class_rows(x))
     loss_shape = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
-    cache = {"input_shape": x.shape, "loss_shape": loss_shape, "logp": logp, "weight": w,
+    cache = {"input_shape": x.shape, "loss_shape": loss_shape, "weight": w,
              "reduction": reduction, "label_smoothing": float(label_smoothing)}
 
-    if isinstance(target, np.ndarray) and target.dtype.kind == "f":
-        check_same_dtype(op, "input", x, "target", target)
-        if target.shape != x.shape:
-            raise ValueError(f"{op}: expected class-probability target of the input's shape {x.shape}, "
-                             f"got {target.shape}")
-        if ignore_index >= 0:
-            raise ValueError(f"{op}: ignore_index is not supported for class-probability targets "
-                             f"(got ignore_index={ignore_index})")
-        q = _class_rows(np.ascontiguousarray(target))
-        if label_smoothing > 0:
-            q = q * a + b
-        weighted_q = q if w is None else q * w
-        denominator = dt(logp.shape[0])
-        cache.update(kind="probabilities", weighted_q=weighted_q, denominator=denominator)
-        loss = -np.sum(weighted_q * logp, axis=1)
-        return _reduce(loss.reshape(loss_shape), reduction, denominator), cache
+    if not (isinstance(target, np.ndarray) and target.dtype.kind == "f"):
+        logp, t, w_t, _, nll, denominator = _class_targets(op, x, target, ignore_index, _class_rows(x), w,
+                                                           reduction, log_softmax=True)
+        cache.update(kind="indices", logp=logp, target=t, w_t=w_t, denominator=denominator)
+        if label_smoothing == 0:
+            return nll.reshape(loss_shape) if reduction == "none" else nll, cache
+        # The two parts are reduced separately, as torch does (so W = 0 gives nan, not inf).
+        a, b = dt(1 - label_smoothing), dt(label_smoothing / n_classes)
+        smooth = np.where(t >= 0, -np.sum(logp if w is None else logp * w, axis=1), dt(0))
+        nll = nll.reshape(loss_shape) if reduction == "none" else nll
+        return np.asarray(a * nll + b * _reduce(smooth.reshape(loss_shape), reduction, denominator)), cache
 
-    t, w_t, loss, total, denominator = _class_targets(op, x, target, ignore_index, logp, w)
-    cache.update(kind="indices", target=t, w_t=w_t, denominator=denominator)
-    nll = _reduced(loss.reshape(loss_shape), total, reduction, denominator)
-    if label_smoothing == 0:
-        return nll, cache
-    # The two parts are reduced separately, as torch does (so W = 0 gives nan, not inf).
-    smooth = np.where(t >= 0, -np.sum(logp if w is None else logp * w, axis=1), dt(0))
-    return np.asarray(a * nll + b * _reduce(smooth.reshape(loss_shape), reduction, denominator)), cache
+    check_same_dtype(op, "input", x, "target", target)
+    if target.shape != x.shape:
+        raise ValueError(f"{op}: expected class-probability target of the input's shape {x.shape}, "
+                         f"got {target.shape}")
+    if ignore_index >= 0:
+        raise ValueError(f"{op}: ignore_index is not supported for class-probability targets "
+                         f"(got ignore_index={ignore_index})")
+    logp = log_softmax_rows(_class_rows(x))
+    q = _class_rows(np.ascontiguousarray(target))
+    if label_smoothing > 0:
+        q = q * dt(1 - label_smoothing) + dt(label_smoothing / n_classes)
+    weighted_q = q if w is None else q * w
+    denominator = dt(logp.shape[0])
+    cache.update(kind="probabilities", logp=logp, weighted_q=weighted_q, denominator=denominator)
+    loss = -np.sum(weighted_q * logp, axis=1)
+    return _reduce(loss.reshape(loss_shape), reduction, denominator), cache
 
 
 def cross_entropy_backward(dout: Any, cache: dict) -> np.ndarray:
@@ -320,11 +335,11 @@ def nll_loss_forward(input: np.ndarray, target: np.ndarray, weight: np.ndarray |
     reduction = check_reduction(op, reduction)
     ignore_index = _index(op, ignore_index)
     w = _class_weight(op, weight, x, n_classes)
-    t, w_t, loss, total, denominator = _class_targets(op, x, target, ignore_index, _class_rows(x), w)
+    _, t, w_t, _, out, denominator = _class_targets(op, x, target, ignore_index, _class_rows(x), w, reduction)
     loss_shape = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
     cache = {"input_shape": x.shape, "dtype": x.dtype, "target": t, "w_t": w_t,
              "denominator": denominator, "reduction": reduction, "loss_shape": loss_shape}
-    return _reduced(loss.reshape(loss_shape), total, reduction, denominator), cache
+    return (out.reshape(loss_shape) if reduction == "none" else out), cache
 
 
 def nll_loss_backward(dout: Any, cache: dict) -> np.ndarray:
