@@ -96,7 +96,8 @@ def _geometry(op: str, x: object, kernel_size: IntPair, stride: IntPair | None, 
         raise ValueError(f"{op}: expected x with non-zero C, H and W (only the batch may be empty), "
                          f"got shape {x.shape}")
     args = (op, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    plain = all(_plain_pair(v) for v in (kernel_size, stride, padding, dilation)) and type(ceil_mode) is bool
+    plain = (_plain_pair(kernel_size) and _plain_pair(stride) and _plain_pair(padding) and _plain_pair(dilation)
+             and type(ceil_mode) is bool)
     geom = (_cached_geometry if plain else _window_geometry)(*args)
     return x.reshape(-1, *x.shape[-2:]), geom
 
@@ -142,8 +143,8 @@ def _run(kernel: Callable, parallel: Callable, size: int, *args: object) -> None
     """``kernel(*args, 0, planes)`` on this thread, or ``parallel(*args, chunks)`` (one chunk of planes
     per thread) when the input has at least :data:`_PARALLEL_MIN_SIZE` elements."""
     planes = args[0].shape[0]
-    chunks = min(planes, numba.get_num_threads())
-    if size < _PARALLEL_MIN_SIZE or chunks < 2:
+    chunks = 1 if size < _PARALLEL_MIN_SIZE else min(planes, numba.get_num_threads())
+    if chunks < 2:
         kernel(*args, 0, planes)
     else:
         parallel(*args, chunks)
