@@ -122,7 +122,7 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = 
     h_out, w_out = (hp - ekh) // sh + 1, (wp - ekw) // sw + 1
 
     geom = (kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out)
-    plan = _conv2d_plan(c_in, c_out, groups, geom)
+    plan = _conv2d_plan(c_in, c_out, groups, geom, (h, w))
     chan, off, row_width, block, src_shape = plan
     chunks = max(1, min(n, numba.get_num_threads()))
     length = block * row_width
@@ -137,17 +137,20 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = 
     return (out[0] if unbatched else out), cache
 
 
-def _conv2d_plan(c_in: int, c_out: int, groups: int, geom: tuple) -> tuple:
+def _conv2d_plan(c_in: int, c_out: int, groups: int, geom: tuple, size: tuple[int, int]) -> tuple:
     """(chan, off, row width R, rows per block, padded-source shape) of the im2col layout (module doc).
 
     For stride 1, row k of cols starts at src[chan[k], off[k] + i0·R] for a block starting at output row i0.
+    Without padding the image itself is that source (R = W): the source shape is then (0, 0), no padded
+    copy is made, and the kernels read x[n] (and write dx[n]) directly.
     """
     kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out = geom
     k = np.arange(c_in * kh * kw)
     if (sh, sw) == (1, 1):
         row_width = w_out + dw * (kw - 1)
+        unpadded = pt == pl == 0 and (h_out + dh * (kh - 1), row_width) == size
         # + d_w·(kW-1): the last row's wrap-around columns read past the padded image
-        src_shape = (c_in, (h_out + dh * (kh - 1)) * row_width + dw * (kw - 1))
+        src_shape = (0, 0) if unpadded else (c_in, (h_out + dh * (kh - 1)) * row_width + dw * (kw - 1))
         chan, off = k // (kh * kw), (k // kw % kh) * dh * row_width + (k % kw) * dw
     else:
         row_width, src_shape = w_out, (0, 0)
@@ -162,21 +165,22 @@ def _conv2d_plan(c_in: int, c_out: int, groups: int, geom: tuple) -> tuple:
 def _conv2d_forward_kernel(x, w3, b, out, src, cols, res, chan, off, rw, block,
                            kh, kw, sh, sw, pt, pl, dh, dw, h_out, w_out):
     """out[n, g·C_out/g + o] = b + w3[g, o] @ cols_g, one block of output rows at a time (module doc)."""
-    n_batch = x.shape[0]
+    n_batch, c_in, h, w = x.shape
     groups, cog, kg = w3.shape
     k_all = chan.shape[0]
     c_out = groups * cog
     chunks = cols.shape[0]
+    unpadded = src.shape[2] == 0 and sh == 1 and sw == 1
     for t in numba.prange(chunks):
         for n in range(t * n_batch // chunks, (t + 1) * n_batch // chunks):
             _pad_image(x[n], src[t], pt, pl, rw)
+            s = x[n].reshape(c_in, h * w) if unpadded else src[t]
             for i0 in range(0, h_out, block):
                 rows = min(block, h_out - i0)
                 length = rows * rw
                 cb = cols[t, :k_all * length].reshape(k_all, length)
                 rb = res[t, :c_out * length].reshape(c_out, length)
-                _im2col_block(x[n], src[t], cb, i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw,
-                              w_out)
+                _im2col_block(x[n], s, cb, i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw, w_out)
                 for g in range(groups):
                     _gemm(w3[g], cb[g * kg:(g + 1) * kg], rb[g * cog:(g + 1) * cog])
                 for o in range(c_out):
@@ -240,20 +244,23 @@ def _conv2d_backward_kernel(x, dout, wt, dx, dwt_parts, src, dsrc, cols, dcols, 
     dcols_g = wt[g] @ dres_g and transposed as dres_t (g, T, C_out/g) for dwᵀ_g += cols_g @ dres_t[g];
     the wrap-around columns are zero in both.
     """
-    n_batch = dout.shape[0]
+    n_batch, c_in, h, w = x.shape
     groups, kg, cog = wt.shape
     k_all = chan.shape[0]
     c_out = groups * cog
     chunks = cols.shape[0]
     want_dx = dx.shape[0] > 0
+    unpadded = src.shape[2] == 0 and sh == 1 and sw == 1
     for t in numba.prange(chunks):
         dwtp, dwb = dwt_parts[t], dwt_block[t]
         dwtp[:] = 0
         for n in range(t * n_batch // chunks, (t + 1) * n_batch // chunks):
             _pad_image(x[n], src[t], pt, pl, rw)
+            s = x[n].reshape(c_in, h * w) if unpadded else src[t]
+            ds = dx[n].reshape(c_in, h * w) if want_dx and unpadded else dsrc[t]
             if want_dx and dsrc.shape[2]:
                 dsrc[t, :] = 0
-            elif want_dx:  # stride > 1: col2im adds straight into dx
+            elif want_dx:  # stride > 1 or no padding: col2im adds straight into dx
                 dx[n] = 0
             for i0 in range(0, h_out, block):
                 rows = min(block, h_out - i0)
@@ -262,8 +269,7 @@ def _conv2d_backward_kernel(x, dout, wt, dx, dwt_parts, src, dsrc, cols, dcols, 
                 dcb = dcols[t, :k_all * length].reshape(k_all, length)
                 dr = dres[t, :c_out * length].reshape(c_out, length)
                 drt = dres_t[t, :c_out * length].reshape(groups, length, cog)
-                _im2col_block(x[n], src[t], cb, i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw,
-                              w_out)
+                _im2col_block(x[n], s, cb, i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw, w_out)
                 for o in range(c_out):
                     g, ol = o // cog, o % cog
                     for r in range(rows):
@@ -281,8 +287,7 @@ def _conv2d_backward_kernel(x, dout, wt, dx, dwt_parts, src, dsrc, cols, dcols, 
                     if want_dx:
                         _gemm(wt[g], dr[g * cog:(g + 1) * cog], dcb[g * kg:(g + 1) * kg])
                 if want_dx:
-                    _col2im_block(dcb, dsrc[t], dx[n], i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw,
-                                  w_out)
+                    _col2im_block(dcb, ds, dx[n], i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw, w_out)
             if want_dx:
                 _crop_image(dsrc[t], dx[n], pt, pl, rw)
 
@@ -316,13 +321,17 @@ def _crop_image(ds, dxn, pt, pl, rw):
 def _im2col_block(xn, s, cb, i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw, w_out):
     """cb[k, r·rw + j] = xp[c, s_h·(i0+r) + d_h·u, s_w·j + d_w·v] for k = (c·kH + u)·kW + v.
 
-    Stride 1: one contiguous copy from the padded image s per row. Otherwise: gathered from xn.
+    Stride 1: one contiguous copy per row from the padded image s, or from the image itself when it
+    needs no padding (then the last row's wrap-around columns would read past its end: they get zeros).
+    Otherwise: gathered from xn.
     """
     length = rows * rw
     if s.size:
         for k in range(cb.shape[0]):
             start = off[k] + i0 * rw
-            _copy(cb[k], s[chan[k], start:start + length])
+            avail = min(length, s.shape[1] - start)
+            _copy(cb[k, :avail], s[chan[k], start:start + avail])
+            cb[k, avail:] = 0
         return
     c_in, h, w = xn.shape
     for k in range(cb.shape[0]):
@@ -343,12 +352,14 @@ def _im2col_block(xn, s, cb, i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh
 
 @numba.njit(cache=True)
 def _col2im_block(dcb, ds, dxn, i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dh, dw, w_out):
-    """The adjoint of :func:`_im2col_block`: add dcb back into the padded ds (stride 1) or into dxn."""
+    """The adjoint of :func:`_im2col_block`: add dcb back into ds, the padded image or dxn itself
+    (stride 1; what lies past ds's end is a wrap-around column's, which is never read out), or into dxn."""
     length = rows * rw
     if ds.size:
         for k in range(dcb.shape[0]):
             start = off[k] + i0 * rw
-            _add(ds[chan[k], start:start + length], dcb[k])
+            avail = min(length, ds.shape[1] - start)
+            _add(ds[chan[k], start:start + avail], dcb[k, :avail])
         return
     c_in, h, w = dxn.shape
     for k in range(dcb.shape[0]):
