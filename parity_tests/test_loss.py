@@ -4,7 +4,7 @@ Our side runs under ``np.errstate(over/divide/invalid="raise")`` (the one intend
 total weight, is nan silently in both engines), so logits up to 1e4 must not overflow. float32: K = all
 elements reduced for 'mean'/'sum', K = C (class-score losses) or 1 (regression losses) for 'none'.
 The class-score input gradient is dlogp - softmax · Σ_c dlogp, whose terms are of size
-|g_i| · max(weight) per row (g_i the row's upstream gradient, dout / W for 'mean'), and it cancels to
+|g_i| · max|weight| per row (g_i the row's upstream gradient, dout / W for 'mean'), and it cancels to
 near 0 on confidently right rows: that term size is the gradient's scale. The forward's log-softmax
 rounds log Σ exp(x - m) ≥ 0 with an absolute error of eps per unit weight, so its scale is the loss
 plus the reduced weights.
@@ -79,15 +79,17 @@ def class_loss_scales(case: ClassLossCase, a: dict, ref_loss: np.ndarray) -> tup
         valid, total_weight = np.ones(rows, bool), float(rows)
     if total_weight == 0 and case.reduction == "mean":
         return None, None  # nan loss; the gradient is all 0 or nan
+    # sizes, so magnitudes: class weights (and so W) may be negative, as torch allows
+    w_max, total_size = float(np.max(np.abs(w))), abs(total_weight)
     dout = np.abs(a["dout"].astype(np.float64))
     g = {"none": lambda: dout.reshape(-1), "sum": lambda: np.full(rows, float(dout)),
-         "mean": lambda: np.full(rows, float(dout) / total_weight)}[case.reduction]()
+         "mean": lambda: np.full(rows, float(dout) / total_size)}[case.reduction]()
     finite = ref_loss[np.isfinite(ref_loss)]
     loss_size = float(np.max(np.abs(finite))) if finite.size else 0.0
-    rows_weight = w.max() * (1 if case.reduction == "none" else valid.sum())
+    rows_weight = w_max * (1 if case.reduction == "none" else valid.sum())
     if case.reduction == "mean":
-        rows_weight /= total_weight
-    grad_size = float(np.max(g[valid])) * w.max() if valid.any() else 0.0
+        rows_weight /= total_size
+    grad_size = float(np.max(g[valid])) * w_max if valid.any() else 0.0
     return loss_size + float(rows_weight), grad_size or None
 
 
@@ -122,6 +124,8 @@ def check_class_loss(case: ClassLossCase) -> None:
                  magnitude=1e4))
 # an empty batch: 'mean' is nan as in torch
 @example(case=CL("cross_entropy", 0, 3, (), "prob", False, -100, "none", "mean", 0.0, np.float64, 13))
+# negative class weights, so a negative total weight W (found by the thorough profile)
+@example(case=CL("cross_entropy", 2, 2, (), "index", True, -100, "none", "mean", 0.0, np.float64, 2))
 def test_class_loss_matches_torch(case: ClassLossCase) -> None:
     check_class_loss(case)
 
