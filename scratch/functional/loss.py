@@ -113,14 +113,14 @@ def _index(op: str, ignore_index: object) -> int:
 
 def _class_targets(op: str, x: np.ndarray, target: Any, ignore_index: int, scores: np.ndarray,
                    weight: np.ndarray | None, reduction: str,
-                   log_softmax: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any, Any]:
+                   log_softmax: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]:
     """Check class-index ``target`` against ``x`` and pick each row's score from ``scores`` (M, C), or from
     its row-wise log-softmax with ``log_softmax`` (cross-entropy: both in one kernel call).
 
-    Returns ``(logp, t, w_t, loss, out, W)``: logp the log-softmax (``scores`` itself without
-    ``log_softmax``), t (M,) int64 targets with -1 on ignored rows, w_t = weight[t] (1 without weight, 0 on
-    ignored rows), loss (M,) = -w_t · logp[i, t] (0 on ignored rows), ``out`` the loss reduced as
-    ``reduction`` says (an array of x's dtype: loss itself, its sum, or its sum / W, nan for 0/0 as torch)
+    Returns ``(logp, t, w_t, out, W)``: logp the log-softmax (``scores`` itself without ``log_softmax``),
+    t (M,) int64 targets with -1 on ignored rows, w_t = weight[t] (1 without weight, 0 on ignored rows),
+    ``out`` the loss -w_t · logp[i, t] (0 on ignored rows) reduced as ``reduction`` says (an array of x's
+    dtype: the per-sample losses in the target's shape, their sum, or their sum / W, nan for 0/0 as torch)
     and W = Σ w_t. Raises TypeError for a non-integer target, ValueError when its shape does not match
     ``x``'s layout or a non-ignored target lies outside [0, C).
     """
@@ -149,9 +149,8 @@ def _class_targets(op: str, x: np.ndarray, target: Any, ignore_index: int, score
     if bad >= 0:
         raise ValueError(f"{op}: target {int(flat[bad])} is out of bounds: expected class "
                          f"indices in [0, {scores.shape[1] - 1}] or ignore_index={ignore_index}")
-    loss = w_t_loss[1]
-    out = loss if reduction == "none" else np.asarray(total, dtype=scores.dtype)
-    return logp, t, w_t_loss[0], loss, out, scores.dtype.type(denominator)
+    out = w_t_loss[1].reshape(expected) if reduction == "none" else np.asarray(total, dtype=scores.dtype)
+    return logp, t, w_t_loss[0], out, scores.dtype.type(denominator)
 
 
 _NO_WEIGHT = {np.dtype(d).char: np.empty(0, dtype=d) for d in (np.float32, np.float64)}
@@ -233,15 +232,14 @@ def cross_entropy_forward(input: np.ndarray, target: np.ndarray, weight: np.ndar
              "reduction": reduction, "label_smoothing": float(label_smoothing)}
 
     if not (isinstance(target, np.ndarray) and target.dtype.kind == "f"):
-        logp, t, w_t, _, nll, denominator = _class_targets(op, x, target, ignore_index, _class_rows(x), w,
-                                                           reduction, log_softmax=True)
+        logp, t, w_t, nll, denominator = _class_targets(op, x, target, ignore_index, _class_rows(x), w,
+                                                        reduction, log_softmax=True)
         cache.update(kind="indices", logp=logp, target=t, w_t=w_t, denominator=denominator)
         if label_smoothing == 0:
-            return nll.reshape(loss_shape) if reduction == "none" else nll, cache
+            return nll, cache
         # The two parts are reduced separately, as torch does (so W = 0 gives nan, not inf).
         a, b = dt(1 - label_smoothing), dt(label_smoothing / n_classes)
         smooth = np.where(t >= 0, -np.sum(logp if w is None else logp * w, axis=1), dt(0))
-        nll = nll.reshape(loss_shape) if reduction == "none" else nll
         return np.asarray(a * nll + b * _reduce(smooth.reshape(loss_shape), reduction, denominator)), cache
 
     check_same_dtype(op, "input", x, "target", target)
@@ -335,11 +333,11 @@ def nll_loss_forward(input: np.ndarray, target: np.ndarray, weight: np.ndarray |
     reduction = check_reduction(op, reduction)
     ignore_index = _index(op, ignore_index)
     w = _class_weight(op, weight, x, n_classes)
-    _, t, w_t, _, out, denominator = _class_targets(op, x, target, ignore_index, _class_rows(x), w, reduction)
+    _, t, w_t, out, denominator = _class_targets(op, x, target, ignore_index, _class_rows(x), w, reduction)
     loss_shape = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
     cache = {"input_shape": x.shape, "dtype": x.dtype, "target": t, "w_t": w_t,
              "denominator": denominator, "reduction": reduction, "loss_shape": loss_shape}
-    return (out.reshape(loss_shape) if reduction == "none" else out), cache
+    return out, cache
 
 
 def nll_loss_backward(dout: Any, cache: dict) -> np.ndarray:
