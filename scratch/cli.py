@@ -136,6 +136,8 @@ def cmd_train(args) -> int:
     from scratch.metrics import classification_report, confusion_matrix
     from scratch.plots import plot_confusion_matrix, plot_history
 
+    if args.engine == "scratch" and (args.resident or args.compile):
+        raise SystemExit("--resident and --compile apply to --engine torch only")
     name = _resolve_dataset(args)
     train_full = load_dataset(name, root=args.data_dir, train=True, download=args.download)
     test = load_dataset(name, root=args.data_dir, train=False, download=args.download)
@@ -143,8 +145,6 @@ def cmd_train(args) -> int:
         from scratch.data import Subset
 
         train_full = Subset(train_full, np.arange(min(args.limit_train, len(train_full))))
-    if args.engine == "scratch" and (args.resident or args.compile):
-        raise SystemExit("--resident and --compile apply to --engine torch only")
     if not 0 < args.val_fraction < 1:
         raise SystemExit(f"--val-fraction must be in (0, 1), got {args.val_fraction}")
     train, val = random_split(train_full, [1 - args.val_fraction, args.val_fraction], seed=args.seed)

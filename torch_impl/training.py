@@ -61,9 +61,9 @@ class DeviceLoader(TensorLoader):
 
     The loader's dataset is fetched whole and passed through the loader's own transform (which must not be
     random, ``transform.random``: it runs once, not per epoch), then held as one tensor ``x`` (N, C, H, W)
-    in ``dtype`` and one int64 tensor ``y``. Each epoch draws its order exactly as the wrapped
-    :class:`scratch.data.DataLoader` would (the same generator, the same ``permutation`` call), moves that
-    index vector to the device and indexes the resident tensors, so it yields the batches
+    in ``dtype`` and one int64 tensor ``y``. Each epoch takes its order and batch slices from the wrapped
+    :class:`scratch.data.DataLoader` (``epoch_order``, ``batch_indices``), moves the order to the device and
+    indexes the resident tensors, so it yields the batches
     :class:`TensorLoader` yields, in the same order, and its ``state_dict`` is the wrapped loader's.
     Memory: N·C·H·W elements of ``dtype`` on the device (Fashion-MNIST's 60,000 training images: 188 MB in float32).
     """
@@ -71,26 +71,16 @@ class DeviceLoader(TensorLoader):
     def __init__(self, loader, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32,
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
         super().__init__(loader, device, dtype, transform)
-        tf = loader.transform
-        if getattr(tf, "random", tf is not None and getattr(loader, "_transform_takes_rng", False)):
+        if loader.transform_is_random:
             raise ValueError("DeviceLoader: the loader's transform is random (it takes rng); a resident dataset is "
                              "transformed once, so pass random augmentation as DeviceLoader(transform=...) instead")
-        from scratch.data import fetch_batch
-
-        n = len(loader.dataset)
-        x, y = fetch_batch(loader.dataset, np.arange(n))
-        if loader.transform is not None:
-            x = loader.transform(x)
+        x, y = loader.load(np.arange(len(loader.dataset)))
         self.x = torch.from_numpy(np.ascontiguousarray(x)).to(self.device, self.dtype)
         self.y = torch.from_numpy(np.asarray(y, dtype=np.int64)).to(self.device)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        loader, n = self.loader, self.x.shape[0]
-        order = loader.generator.permutation(n) if loader.shuffle else np.arange(n)
-        order = torch.from_numpy(order).to(self.device, non_blocking=True)
-        size = loader.batch_size
-        for start in range(0, len(loader) * size, size):
-            index = order[start:start + size]
+        order = torch.from_numpy(self.loader.epoch_order()).to(self.device, non_blocking=True)
+        for index in self.loader.batch_indices(order):
             x = self.x.index_select(0, index)
             yield (self.transform(x) if self.transform is not None else x), self.y.index_select(0, index)
 

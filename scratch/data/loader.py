@@ -127,18 +127,33 @@ class DataLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        n = len(self.dataset)
-        order = self.generator.permutation(n) if self.shuffle else np.arange(n)
-        return self._batches(order)
+        order = self.epoch_order()  # drawn when iteration starts
+        return (self.load(index) for index in self.batch_indices(order))
 
-    def _batches(self, order: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def epoch_order(self) -> np.ndarray:
+        """The sample order of a new epoch: a fresh permutation from the generator when shuffling, else 0..n-1."""
+        n = len(self.dataset)
+        return self.generator.permutation(n) if self.shuffle else np.arange(n)
+
+    def batch_indices(self, order: Any) -> Iterator[Any]:
+        """The consecutive slices of ``order`` (an array or a tensor) that make this loader's batches."""
         for start in range(0, len(self) * self.batch_size, self.batch_size):
-            x, y = fetch_batch(self.dataset, order[start:start + self.batch_size])
-            if self._transform_takes_rng:
-                x = self.transform(x, rng=self.generator)
-            elif self.transform is not None:
-                x = self.transform(x)
-            yield x, y
+            yield order[start:start + self.batch_size]
+
+    def load(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The samples ``indices`` as one batch (x, y), through the loader's transform."""
+        x, y = fetch_batch(self.dataset, indices)
+        if self._transform_takes_rng:
+            x = self.transform(x, rng=self.generator)
+        elif self.transform is not None:
+            x = self.transform(x)
+        return x, y
+
+    @property
+    def transform_is_random(self) -> bool:
+        """Whether the transform draws random numbers: its ``random`` flag (scratch.augment's transforms),
+        else whether it takes an ``rng``."""
+        return bool(getattr(self.transform, "random", self._transform_takes_rng))
 
     def state_dict(self) -> dict:
         """The generator's state (plain Python data: picklable, JSON-serialisable)."""
