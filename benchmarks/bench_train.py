@@ -3,7 +3,7 @@
 * Step (in this process, interleaved): LeNet5 float32, Adam, cross-entropy, at each batch size; both
   engines start from the same weights, and their loss and every gradient are checked against each other
   before timing. Here torch is imported after scratch, so both share one OpenMP runtime and run with
-  the same thread count (:mod:`scratch._threads`). Reported: median and minimum ms per step,
+  the same thread count (:mod:`scratch.perf`). Reported: median and minimum ms per step,
   samples/s, and GFLOP/s from the step's arithmetic (:func:`step_flops`: forward + both backward
   products of every conv and linear layer, except the first layer's input gradient, which training
   does not need: 145 MFLOP at batch 64; both engines skip it, scratch through
@@ -166,7 +166,7 @@ def run_epoch_worker(args: argparse.Namespace) -> dict[str, Any]:
     """In a fresh process: one warm-up step, then one timed epoch of LeNet5 on the training set.
 
     The torch worker imports torch before anything of scratch, so torch loads its own OpenMP runtime, as
-    in a plain PyTorch script (imported after scratch it would share scratch's, see :mod:`scratch._threads`).
+    in a plain PyTorch script (imported after scratch it would share scratch's, see :mod:`scratch.perf`).
     """
     if args.engine != "scratch":
         import torch  # noqa: F401
@@ -244,9 +244,9 @@ def peak_rss_mb() -> float:
 
 def _pin_scratch(threads: int | None) -> None:
     """The scratch worker's thread count, without importing torch (it would inflate the RSS)."""
-    from scratch import _threads
+    from scratch import perf
 
-    _threads.set_num_threads(_threads.available_cores() if threads is None else threads)
+    perf.configure(perf.available_cores() if threads is None else threads)
 
 
 def bench_epochs(args: argparse.Namespace, engines: Sequence[str], threads: int) -> list[dict[str, Any]]:

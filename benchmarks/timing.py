@@ -40,17 +40,18 @@ def pin_threads(n: int | None = None) -> int:
     """Give scratch (Numba) and torch the same number of threads, ``n`` or every available core.
 
     torch is imported first, so that it loads its own OpenMP runtime before Numba's pool starts (sharing
-    Numba's made torch ~3x slower, see :mod:`scratch._threads`). BLAS stays single-threaded (scratch's
-    policy, applied on import); apart from the count, both keep their libraries' defaults.
+    Numba's made torch ~3x slower, see :mod:`scratch.perf`). scratch's thread and memory policies
+    (:func:`scratch.perf.configure`) are applied and recorded in the JSON; apart from the count, torch
+    keeps its libraries' defaults.
     """
     try:
         import torch
     except ImportError:
         torch = None
-    from scratch import _threads
+    from scratch import perf
 
-    n = _threads.available_cores() if n is None else int(n)
-    _threads.set_num_threads(n)
+    n = perf.available_cores() if n is None else int(n)
+    perf.configure(n)
     if torch is not None:
         torch.set_num_threads(n)
     return n
@@ -141,13 +142,13 @@ def environment(threads: int) -> dict[str, Any]:
     """Date, machine, library versions and thread settings, stored with every result file."""
     import numba
 
-    from scratch import _threads
+    from scratch import perf
 
     env: dict[str, Any] = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "machine": {"cpu": _cpu_name(), "cores": _threads.available_cores(), "platform": platform.platform()},
+        "machine": {"cpu": _cpu_name(), "cores": perf.available_cores(), "platform": platform.platform()},
         "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__,
-        "threads": threads, "scratch_threads": _threads.thread_info(),
+        "threads": threads, "scratch_threads": perf.info(),
     }
     try:
         import torch

@@ -1,6 +1,6 @@
-"""The one parity helper (:func:`assert_parity`), its tolerances, and the finite-difference checker.
+"""The one parity helper (:func:`assert_parity`), its tolerance rule, and the finite-difference checker.
 
-Tolerances (normwise: ``max|ours - ref| <= tol * scale``, also elementwise ``rtol = tol``):
+Tolerance ``tol`` (relative):
 
 * float64 proves the math: ``tol = 1e-10``. Rounding of a K-term reduction is ~sqrt(K)·2.2e-16, so any
   K below 1e8 sits orders of magnitude under it; a wrong formula misses it by many orders.
@@ -10,8 +10,17 @@ Tolerances (normwise: ``max|ours - ref| <= tol * scale``, also elementwise ``rto
   implementations summing in different orders each contribute, and 8 keeps the margin above 5 sigma.
   Transcendental functions (exp, tanh, log) add at most a few ulp, covered by the same factor.
 
-``scale`` defaults to ``max(|ref|)`` (at least the smallest normal number) and may be set to the size of
-the terms summed, e.g. ``max|x|·max|w|·K`` where outputs cancel.
+The scale rule (here only): each entry is judged against ``s_i``, the size of what was summed into it:
+
+* ``scale`` given: a number, or an array of ref's shape (e.g. the op applied to |x| and |w|: the sum of
+  the absolute terms of each entry), for reductions whose result may cancel to far below its terms;
+* else ``|ref_i|`` for an elementwise op (``reduction == 1``), and ``max|ref|`` for a reduction.
+
+Checks, on the finite entries (inf and nan must sit where torch has them): elementwise
+``|ours_i - ref_i| <= tol·s_i`` (plus the smallest normal number), and normwise
+``||ours - ref||_2 <= tol·||ref||_2`` (plus the same floor; with a given scale, ``||ref||_2`` counts as at
+least ``||s||_2 / n``, n entries), which an entry zeroed or sign-flipped cannot pass unless it is tiny
+against the whole result.
 """
 
 from __future__ import annotations
@@ -38,11 +47,11 @@ def _to_numpy(a) -> np.ndarray:
     return np.asarray(a)
 
 
-def assert_parity(name: str, ours, ref, case, reduction: int = 1, scale: float | None = None) -> None:
+def assert_parity(name: str, ours, ref, case, reduction: int = 1, scale=None) -> None:
     """Assert ``ours`` (NumPy) equals ``ref`` (torch tensor or array) in shape, dtype and value.
 
-    The message names the tensor, the drawn case and the largest error, e.g.
-    ``conv2d.dw: max abs err 3.1e-05 > tol 1.9e-06·scale 2.4 at (0, 1, 2, 2) | case: N=2 ...``.
+    ``reduction`` and ``scale`` follow the module's rule. The message names the tensor, the drawn case and
+    the worst entry, e.g. ``conv2d.dw: err 3.1e-05 > tol 1.9e-06 x scale 2.4 at (0, 1, 2, 2) ... | case: ...``.
     """
     ref = _to_numpy(ref)
     ours_arr = np.asarray(ours)
@@ -58,17 +67,30 @@ def assert_parity(name: str, ours, ref, case, reduction: int = 1, scale: float |
     if ours_f.size == 0:
         return
     tol = tolerance(ours_arr.dtype, reduction)
-    if scale is None:
-        scale = float(np.max(np.abs(ref_f)))
-    scale = max(scale, float(np.finfo(ours_arr.dtype).tiny))
+    tiny = float(np.finfo(ours_arr.dtype).tiny)
+    if scale is not None:
+        s = np.broadcast_to(np.abs(np.asarray(scale, dtype=np.float64)), ref.shape)[finite_ref]
+    elif reduction == 1:
+        s = np.abs(ref_f)
+    else:
+        s = np.full(ref_f.shape, float(np.max(np.abs(ref_f))))
     err = np.abs(ours_f - ref_f)
-    worst = int(np.argmax(err))
-    limit = tol * scale
-    if err[worst] > limit:
+    excess = err - (tol * s + tiny)
+    worst = int(np.argmax(excess))
+    if excess[worst] > 0:
         where = np.unravel_index(np.flatnonzero(finite_ref.ravel())[worst], ref.shape)
         raise AssertionError(
-            f"{name}: max abs err {err[worst]:.3e} > tol {tol:.2e} x scale {scale:.3e} at index "
+            f"{name}: err {err[worst]:.3e} > tol {tol:.2e} x scale {s[worst]:.3e} at index "
             f"{tuple(int(i) for i in where)} (ours {ours_f[worst]!r}, torch {ref_f[worst]!r}) | case: {case}")
+    norm_err, norm_ref = float(np.linalg.norm(err)), float(np.linalg.norm(ref_f))
+    floor = tiny * math.sqrt(err.size)
+    # with a given scale, ||ref|| counts as at least ||s||/n: a one-entry result that cancels (a parameter
+    # passing through 0) is judged at its terms, while one entry in a large result cannot hide
+    norm_scale = max(norm_ref, float(np.linalg.norm(s)) / s.size) if scale is not None else norm_ref
+    assert norm_err <= tol * norm_scale + floor, (
+        f"{name}: normwise err ||ours - torch|| {norm_err:.3e} > tol {tol:.2e} x ||torch|| {norm_ref:.3e} "
+        f"({int(np.count_nonzero(err > tol * np.abs(ref_f)))} of {err.size} entries off by more than tol "
+        f"relative) | case: {case}")
 
 
 def numerical_gradient(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dout: np.ndarray,

@@ -2,16 +2,13 @@
 
 Each suite runs once per module in its ``--quick`` mode (tiny repeat counts, batch 2 or 8, the bundled
 digits for the epoch), and the tests inspect what it wrote: every row checked and timed, every time
-positive and finite, the JSON complete, the charts drawn. Also the thread policy of ``scratch._threads``.
+positive and finite, the JSON complete, the charts drawn.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +16,9 @@ import pytest
 
 from benchmarks import bench_ops, bench_train, plot
 from benchmarks.timing import check_close, fmt, markdown_table, time_interleaved
-from scratch import _threads
+from scratch import perf
+
+pytestmark = pytest.mark.backend_independent
 
 QUICK_OPS = "conv2d,avg_pool2d,linear,tanh,cross_entropy"
 
@@ -38,9 +37,9 @@ def _restore_thread_counts():
     """The suites pin 1 thread per engine; give later tests back the counts they had."""
     import torch
 
-    numba_threads, torch_threads = _threads.get_num_threads(), torch.get_num_threads()
+    numba_threads, torch_threads = perf.get_num_threads(), torch.get_num_threads()
     yield
-    _threads.set_num_threads(numba_threads)
+    perf.set_num_threads(numba_threads)
     torch.set_num_threads(torch_threads)
 
 
@@ -177,54 +176,6 @@ def test_plots_from_the_json(ops_json, train_json, tmp_path) -> None:
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, name
     assert plot.main(["--ops", "none", "--train", "none"]) == 1
-
-
-def test_thread_policy() -> None:
-    info = _threads.thread_info()
-    assert info["policy"] == "on" and info["blas_threads_limit"] == 1
-    assert all(p["threads"] == 1 for p in info["pools"] if p["api"] == "blas")
-    assert info["numba_threading_layer"] is not None and isinstance(info["omp_env"], dict)
-    n = _threads.get_num_threads()
-    _threads.configure()  # idempotent
-    _threads.set_num_threads(1)
-    assert _threads.get_num_threads() == 1
-    _threads.set_num_threads(n)
-    with pytest.raises(ValueError, match="set_num_threads: expected 1 <= n"):
-        _threads.set_num_threads(0)
-
-
-_FAULTS_SCRIPT = """
-import resource, sys
-import numpy as np
-import scratch, scratch._memory
-print(scratch._memory.applied())
-def cycle():  # like a training step: several arrays alive at once, then all freed
-    arrays = [np.ones(1 << 19, dtype=np.float32) for _ in range(8)]  # 8 x 2 MiB, every page written
-    return sum(float(a[-1]) for a in arrays)
-for _ in range(5):
-    cycle()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(100):
-    cycle()
-print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the memory policy is glibc's mallopt")
-def test_memory_policy_keeps_freed_arrays_in_the_heap() -> None:
-    """100 cycles of allocating and writing 8 x 2 MiB, then freeing them: with the policy the pages are
-    reused (no page faults); with glibc's defaults (SCRATCH_MALLOC_POLICY=off) the freed 16 MiB exceed the
-    trim threshold, go back to the OS, and every cycle faults its pages in again."""
-    def run(policy: str) -> tuple[str, int]:
-        env = {**os.environ, "SCRATCH_MALLOC_POLICY": policy}
-        out = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT], env=env, capture_output=True, text=True,
-                             check=True).stdout.split()
-        return out[0], int(out[1])
-
-    applied, faults = run("on")
-    assert applied == "True" and faults < 100, faults
-    applied_off, faults_off = run("off")
-    assert applied_off == "False" and faults_off > 100 * 1024, faults_off  # 4096 pages of 4 KiB per cycle
 
 
 def test_readme_documents_every_benchmark() -> None:

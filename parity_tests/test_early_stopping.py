@@ -23,6 +23,8 @@ from scratch.nn.module import Module, Parameter
 from scratch.optim import SGD
 from torch_impl.callbacks import EarlyStopping as TorchEarlyStopping
 
+pytestmark = pytest.mark.backend_independent
+
 
 def reference(case: StoppingCase) -> tuple[int | None, int | None]:
     """(stop epoch or None, best epoch at that point), epochs numbered from 1."""

@@ -20,6 +20,8 @@ from scratch.nn.module import Parameter
 from scratch.optim import SGD
 from scratch.optim.lr_scheduler import ReduceLROnPlateau
 
+pytestmark = pytest.mark.backend_independent
+
 
 def _pair(case: PlateauCase):
     ours_opt = SGD([{"params": [Parameter(np.zeros(1))], "lr": lr} for lr in case.lrs])

@@ -21,6 +21,8 @@ from parity_tests.parity import assert_parity
 from parity_tests.strategies.metrics import confusion_cases, describe, label_pairs, prf_cases, report_cases
 from scratch import metrics
 
+pytestmark = pytest.mark.backend_independent
+
 
 def _call(fn, *args, **kwargs):
     """fn(...) with warnings silenced: (result, None), or (None, error) when it raises a ValueError."""

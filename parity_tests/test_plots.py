@@ -13,6 +13,8 @@ from matplotlib.image import imread
 
 from scratch import augment, plots
 
+pytestmark = pytest.mark.backend_independent
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -87,3 +89,39 @@ def test_bad_input_raises_value_error(tmp_path, call, match):
     with pytest.raises(ValueError, match=match):
         call(tmp_path / "x.png")
     assert not list(tmp_path.iterdir()), "nothing may be written on error"
+
+
+def _capture(monkeypatch) -> list:
+    figures = []
+    save = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: (figures.append(fig), save(fig, path))[1])
+    return figures
+
+
+def test_history_plot_labels_units_and_keeps_compile_time_out(tmp_path, monkeypatch):
+    figures = _capture(monkeypatch)
+    history = {"epoch": [1, 2, 3], "train_loss": [1.0, 0.6, 0.4], "val_loss": [0.9, 0.7, 0.5],
+               "train_acc": [0.5, 0.7, 0.8], "val_acc": [0.55, 0.65, 0.75], "lr": [1e-3, 1e-3, 5e-4],
+               "epoch_time": [61.0, 3.0, 3.1], "test_loss": 0.5, "test_acc": 0.74}
+    title = "scratch engine (numba) · lenet5 · mnist · test accuracy 74.00%"
+    _assert_png(plots.plot_history(history, tmp_path / "curves.png", title=title, dpi=50))
+    (fig,) = figures
+    assert fig._suptitle.get_text() == title
+    axes = {ax.get_title(): ax for ax in fig.axes}
+    assert list(axes) == ["Loss", "Accuracy", "Learning rate", "Time per epoch"]
+    assert axes["Loss"].get_ylabel() == "cross-entropy loss (nats)" and axes["Accuracy"].get_ylabel() == "accuracy (%)"
+    assert all(ax.get_xlabel() == "epoch" and ax.get_ylabel() for ax in fig.axes)
+    acc_labels = [line.get_label() for line in axes["Accuracy"].get_lines()]
+    assert acc_labels[:2] == ["train", "validation"] and acc_labels[2].startswith("test")
+    np.testing.assert_allclose(axes["Accuracy"].get_lines()[0].get_ydata(), [50, 70, 80])
+    (time_line,) = axes["Time per epoch"].get_lines()
+    assert list(time_line.get_xdata()) == [2, 3], "epoch 1 (compile) is kept out of the time panel"
+    assert any("61.0 s" in t.get_text() for t in axes["Time per epoch"].texts)
+
+
+@pytest.mark.parametrize("normalize, label", [(False, "number of images"), (True, "share of the true class")])
+def test_confusion_matrix_colour_bar_is_labelled(tmp_path, monkeypatch, normalize, label):
+    figures = _capture(monkeypatch)
+    plots.plot_confusion_matrix(np.array([[5, 1], [2, 7]]), ["a", "b"], tmp_path / "cm.png", normalize=normalize)
+    (fig,) = figures
+    assert any(label in ax.get_ylabel() for ax in fig.axes)

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.backend_independent
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 MARKER = "<!-- runs in parity_tests/test_readme.py -->"
 

@@ -1,19 +1,24 @@
-"""scratchnet's from-scratch engine: NumPy + Numba with hand-written backpropagation.
+"""scratchnet's from-scratch engine: NumPy with hand-written backpropagation, accelerated with Numba.
 
-Layout: :mod:`scratch.functional` (``<op>_forward`` / ``<op>_backward`` pairs; the shape legend is in its
-docstring), :mod:`scratch.nn` (torch-shaped modules), :mod:`scratch.optim` (optimizers and schedulers).
+Two rooms compute every op (``scratch/functional``: the reading room, plain NumPy that reads like the
+math; ``scratch/kernels``: the engine room, Numba), chosen here at call time; models, training,
+checkpoints and state dicts are the same on both::
 
-Importing scratch applies the thread policy of :mod:`scratch._threads` (single-threaded BLAS, Numba's
-threads for the parallel work) before any kernel runs, and the memory policy of :mod:`scratch._memory`
-(freed arrays stay in the heap, so a training step does not page-fault through fresh memory).
+    scratch.get_backend()              # "numba" (default) or "reference"; start-up: $SCRATCH_BACKEND
+    scratch.set_backend("reference")
+    with scratch.backend("reference"):
+        ...
+
+Shape legend of every docstring (NCHW, as PyTorch): N batch; C_in, C_out channels; H, W input height and
+width; kH, kW kernel height and width; H_out, W_out output height and width; s, p, d stride, padding,
+dilation (per axis s_h, s_w, ...).
+
+Importing scratch changes nothing outside it; the thread and memory policies are an explicit call,
+:func:`scratch.perf.configure`.
 """
 
-from scratch import _memory, _threads
-
-_threads.configure()
-_memory.configure()
-
-from scratch.nn.init import manual_seed  # noqa: E402
+from scratch._backend import BACKENDS, backend, get_backend, set_backend
+from scratch.nn.init import manual_seed
 
 __version__ = "0.1.0"
-__all__ = ["manual_seed", "__version__"]
+__all__ = ["BACKENDS", "backend", "get_backend", "manual_seed", "set_backend", "__version__"]

@@ -1,4 +1,12 @@
-"""The functional core: every op as ``<op>_forward(...) -> (out, cache)`` and ``<op>_backward(dout, cache)``.
+"""The reading room: every op as ``<op>_forward(...) -> (out, cache)`` and ``<op>_backward(dout, cache)``
+in plain NumPy that reads like its docstring's formula (one module per family: conv, pool, activation,
+linear, loss, reshape, optim, augment).
+
+The names of this package dispatch: ``scratch.functional.conv2d_forward`` runs the reference in
+:mod:`scratch.functional.conv` or the Numba engine in :mod:`scratch.kernels.conv`, whichever backend is in
+force (``scratch.set_backend``, ``scratch.backend(...)``, ``$SCRATCH_BACKEND``); a backward runs where its
+forward's cache was made. Both rooms share the argument checks of :mod:`scratch.functional._checks`, the
+signatures and the results. To read an op's math, open its family's module here.
 
 Shape legend used in every docstring (NCHW, as PyTorch):
 
@@ -7,47 +15,47 @@ Shape legend used in every docstring (NCHW, as PyTorch):
     H_out, W_out                 output height, width
     s, p, d                      stride, padding, dilation (per axis: s_h, s_w, ...)
 
-The forward returns the output and a cache holding exactly what the backward needs; the backward
-returns the gradient with respect to each differentiable input, in the forward's argument order.
+The forward returns the output and a cache (a NamedTuple holding exactly what the backward needs); the
+backward returns the gradient with respect to each differentiable input, in the forward's argument order.
 float32 in gives float32 out, float64 in gives float64 out.
 """
 
-from scratch.functional.activation import (
-    leaky_relu_backward,
-    leaky_relu_forward,
-    log_softmax_backward,
-    log_softmax_forward,
-    relu_backward,
-    relu_forward,
-    scaled_tanh_backward,
-    scaled_tanh_forward,
-    sigmoid_backward,
-    sigmoid_forward,
-    softmax_backward,
-    softmax_forward,
-    tanh_backward,
-    tanh_forward,
-)
-from scratch.functional.conv import conv2d_backward, conv2d_forward
-from scratch.functional.linear import linear_backward, linear_forward
-from scratch.functional.loss import (
-    cross_entropy_backward,
-    cross_entropy_forward,
-    l1_loss_backward,
-    l1_loss_forward,
-    mse_loss_backward,
-    mse_loss_forward,
-    nll_loss_backward,
-    nll_loss_forward,
-)
-from scratch.functional.pool import (
-    avg_pool2d_backward,
-    avg_pool2d_forward,
-    max_pool2d_backward,
-    max_pool2d_forward,
-    sum_pool2d_backward,
-    sum_pool2d_forward,
-)
-from scratch.functional.reshape import flatten_backward, flatten_forward
+from __future__ import annotations
 
-__all__ = [name for name in dir() if name.endswith(("_forward", "_backward"))]
+import functools
+import importlib
+from collections.abc import Callable
+
+from scratch._backend import implementation
+
+FAMILIES = ("activation", "conv", "linear", "loss", "pool", "reshape", "optim", "augment")
+
+
+def _dispatching(family: str, name: str, reference: Callable) -> Callable:
+    if name.endswith("_backward"):
+        @functools.wraps(reference)
+        def op(dout, cache, *args, **kwargs):
+            return implementation(family, name, cache)(dout, cache, *args, **kwargs)
+    else:
+        @functools.wraps(reference)
+        def op(*args, **kwargs):
+            return implementation(family, name)(*args, **kwargs)
+    return op
+
+
+def _export() -> list[str]:
+    names = []
+    for family in FAMILIES:
+        try:
+            module = importlib.import_module(f"{__name__}.{family}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{family}":
+                raise
+            continue
+        for name in module.__all__:
+            globals()[name] = _dispatching(family, name, getattr(module, name))
+            names.append(name)
+    return names
+
+
+__all__ = _export()

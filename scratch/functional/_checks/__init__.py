@@ -76,3 +76,12 @@ def wrap_dim(op: str, name: str, dim: object, ndim: int) -> int:
         raise ValueError(f"{op}: {name} out of range: expected a dim in [{-rank}, {rank - 1}] for a "
                          f"{ndim}-D input, got {dim}")
     return dim % rank
+
+
+def wrap_dim_fast(op: str, name: str, dim: object, ndim: int) -> int:
+    """:func:`wrap_dim`, skipping its checks for the usual plain int in range (they cost more than the
+    ops that call this on small arrays)."""
+    rank = max(ndim, 1)
+    if type(dim) is int and -rank <= dim < rank:
+        return dim % rank
+    return wrap_dim(op, name, dim, ndim)

@@ -1,0 +1,92 @@
+"""Which room computes the ops: ``reference`` (plain NumPy, :mod:`scratch.functional`'s modules) or
+``numba`` (:mod:`scratch.kernels`, the default).
+
+The choice is made at call time by the dispatching names of :mod:`scratch.functional` (and the
+optimizers' steps and the affine warp): ``$SCRATCH_BACKEND`` at start-up, then :func:`set_backend` or
+the :func:`backend` context manager. A backward always runs in the room whose forward made its cache,
+so switching between a forward and its backward cannot mix the two.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import importlib
+import os
+from collections.abc import Callable, Iterator
+
+BACKENDS = ("reference", "numba")
+BACKEND_ENV = "SCRATCH_BACKEND"
+_PACKAGES = {"reference": "scratch.functional", "numba": "scratch.kernels"}
+
+
+def _from_env() -> str:
+    name = os.environ.get(BACKEND_ENV, "").strip().lower() or "numba"
+    if name not in BACKENDS:
+        raise ValueError(f"{BACKEND_ENV}: expected one of {', '.join(BACKENDS)}, got {name!r}")
+    return name
+
+
+_current: contextvars.ContextVar[str] = contextvars.ContextVar("scratch_backend", default=_from_env())  # noqa: B039 (a str)
+
+
+def _check(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"set_backend: expected a backend name ({', '.join(BACKENDS)}), got "
+                        f"{type(name).__name__}")
+    if name.lower() not in BACKENDS:
+        raise ValueError(f"set_backend: expected one of {', '.join(BACKENDS)}, got {name!r}")
+    return name.lower()
+
+
+def get_backend() -> str:
+    """The name of the backend in force: ``"reference"`` or ``"numba"``."""
+    return _current.get()
+
+
+def set_backend(name: str) -> None:
+    """Make ``name`` (``"reference"`` or ``"numba"``) the backend of every later op call."""
+    _current.set(_check(name))
+
+
+@contextlib.contextmanager
+def backend(name: str) -> Iterator[str]:
+    """``with scratch.backend("reference"): ...`` runs the block on that backend, then restores the previous."""
+    token = _current.set(_check(name))
+    try:
+        yield token.var.get()
+    finally:
+        _current.reset(token)
+
+
+def _lookup(backend_name: str, family: str, name: str) -> Callable | None:
+    key = (backend_name, family, name)
+    if key not in _found:
+        try:
+            module = importlib.import_module(f"{_PACKAGES[backend_name]}.{family}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{_PACKAGES[backend_name]}.{family}":
+                raise
+            module = None
+        _found[key] = getattr(module, name, None)
+    return _found[key]
+
+
+_found: dict[tuple[str, str, str], Callable | None] = {}
+
+
+def _owner(cache: object) -> str | None:
+    """The backend whose module defined the type of ``cache`` (None when neither did)."""
+    module = type(cache).__module__
+    for name, package in _PACKAGES.items():
+        if module.startswith(package + "."):
+            return name
+    return None
+
+
+def implementation(family: str, name: str, cache: object = None) -> Callable:
+    """The function ``name`` of ``family`` in the backend in force, or, for a backward given its
+    ``cache``, in the backend that made the cache. A kernel family without its own ``name`` uses the
+    reference (nothing to speed up there)."""
+    backend_name = (_owner(cache) if cache is not None else None) or _current.get()
+    return _lookup(backend_name, family, name) or _lookup("reference", family, name)
