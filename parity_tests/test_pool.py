@@ -1,5 +1,7 @@
-"""Pooling parity (max, avg, sum) with torch: forward and dx, ties, NaN/inf, layouts, finite differences,
-modules, and one test per bad input."""
+"""Pooling parity (max, avg, sum) with torch, on both backends (through the dispatching
+:mod:`scratch.functional`): forward and dx, ties, NaN/inf, layouts, float32 results bit for bit, the
+evaluation batch on the serial and threaded paths, torch's tuple expansion of the arguments, finite
+differences, modules, and one test per bad input."""
 
 from __future__ import annotations
 
@@ -9,17 +11,17 @@ import torch
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+import scratch.functional as F
 from parity_tests.parity import assert_finite_difference, assert_parity
 from parity_tests.strategies import distinct_array
 from parity_tests.strategies.pool import LAYOUTS, PoolCase, pool_case, pool_cases, torch_pool
-from scratch.functional import pool as P
 from scratch.nn.module import Sequential
 from scratch.nn.pool import AvgPool2d, MaxPool2d, SumPool2d
 
 OPS = {
-    "max": (P.max_pool2d_forward, P.max_pool2d_backward),
-    "avg": (P.avg_pool2d_forward, P.avg_pool2d_backward),
-    "sum": (P.sum_pool2d_forward, P.sum_pool2d_backward),
+    "max": (F.max_pool2d_forward, F.max_pool2d_backward),
+    "avg": (F.avg_pool2d_forward, F.avg_pool2d_backward),
+    "sum": (F.sum_pool2d_forward, F.sum_pool2d_backward),
 }
 
 
@@ -124,8 +126,8 @@ def test_noncontiguous_input_matches_torch(case):
 @given(case=pool_cases("sum"))
 def test_sum_pool2d_is_window_size_times_avg_pool2d(case):
     """The LeNet definition: sum pooling = avg_pool2d(divisor_override=kH·kW) · kH·kW."""
-    out, cache = P.sum_pool2d_forward(case.x, **case.kwargs())
-    dx = P.sum_pool2d_backward(case.dout, cache)
+    out, cache = F.sum_pool2d_forward(case.x, **case.kwargs())
+    dx = F.sum_pool2d_backward(case.dout, cache)
     xt = torch.from_numpy(case.x).requires_grad_(True)
     ref = torch.nn.functional.avg_pool2d(xt, **case.kwargs(), divisor_override=case.window) * case.window
     ref.backward(torch.from_numpy(case.dout))
@@ -136,7 +138,7 @@ def test_sum_pool2d_is_window_size_times_avg_pool2d(case):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_sum_pool2d_is_avg_pool2d_times_window_where_no_window_is_cut(dtype):
     case = pool_case("sum", (3, 6, 28, 28), 2, dtype=dtype)
-    out, _ = P.sum_pool2d_forward(case.x, 2)
+    out, _ = F.sum_pool2d_forward(case.x, 2)
     ref = torch.nn.functional.avg_pool2d(torch.from_numpy(case.x), 2) * 4
     assert_parity("sum_pool2d.out", out, ref, case, reduction=4)
 
@@ -145,17 +147,150 @@ def test_max_pool2d_window_of_padding_only_gives_minus_inf_and_no_gradient():
     """Dilation can place every tap of a window in the padding: torch's forward gives -inf there (its
     backward writes out of bounds, so only the forward is compared); ours drops that gradient."""
     case = pool_case("max", (1, 1, 2, 2), 2, 1, 1, 3)
-    out, cache = P.max_pool2d_forward(case.x, 2, 1, 1, 3)
+    out, cache = F.max_pool2d_forward(case.x, 2, 1, 1, 3)
     with torch.no_grad():
         ref = torch.nn.functional.max_pool2d(torch.from_numpy(case.x), 2, 1, 1, 3)
     assert_parity("max_pool2d.out", out, ref, case)
     assert out.shape == (1, 1, 1, 1) and out[0, 0, 0, 0] == -np.inf
-    assert np.array_equal(P.max_pool2d_backward(np.ones_like(out), cache), np.zeros_like(case.x))
+    assert np.array_equal(F.max_pool2d_backward(np.ones_like(out), cache), np.zeros_like(case.x))
 
 
 @pytest.mark.parametrize("kind", ["max", "avg", "sum"])
 def test_empty_batch_matches_torch(kind):
     check_against_torch(pool_case(kind, (0, 2, 5, 5), 2, ceil_mode=True, dtype=np.float32))
+
+
+# -- float32 bit for bit, and the evaluation batch on every path -------------------------------------------
+
+def _exact(case: PoolCase) -> None:
+    """out, then dx, of ``case`` equal torch's bit for bit (NaN where torch has NaN); the forward is checked
+    first (a backward over wrong indices could write anywhere)."""
+    forward, backward = OPS[case.kind]
+    xt = torch.from_numpy(case.x).requires_grad_(True)
+    ref = torch_pool(case.kind, xt, **case.kwargs())
+    ref.backward(torch.from_numpy(case.dout))
+    out, cache = forward(case.x, **case.kwargs())
+    _bits(f"{case.kind}_pool2d.out", out, ref.detach().numpy(), case)
+    _bits(f"{case.kind}_pool2d.dx", backward(case.dout, cache), xt.grad.numpy(), case)
+
+
+def _bits(name: str, ours: np.ndarray, theirs: np.ndarray, case: PoolCase) -> None:
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype, (
+        f"{name}: {ours.shape} {ours.dtype} vs torch {theirs.shape} {theirs.dtype} | {case}")
+    off = ~((ours == theirs) | (np.isnan(ours) & np.isnan(theirs)))
+    assert not off.any(), (f"{name}: {int(off.sum())} of {off.size} entries differ from torch's bits "
+                           f"(first at {np.argwhere(off)[0]}) | {case}")
+
+
+@example(case=pool_case("avg", (4, 6, 28, 28), 2, dtype=np.float32, values="rounding"))
+@example(case=pool_case("sum", (4, 6, 28, 28), 2, dtype=np.float32, values="rounding"))
+@example(case=pool_case("avg", (2, 3, 11, 9), 3, 2, 1, ceil_mode=True, count_include_pad=False,
+                        dtype=np.float32, values="rounding"))
+@example(case=pool_case("avg", (2, 3, 9, 9), (3, 4), 1, (1, 2), divisor_override=3, dtype=np.float32,
+                        values="rounding"))
+@example(case=pool_case("sum", (2, 3, 9, 10), 4, (1, 3), 2, ceil_mode=True, dtype=np.float32, values="rounding",
+                        layout="channels_last"))
+@given(case=st.sampled_from(("avg", "sum")).flatmap(lambda kind: pool_cases(
+    kind, values=("rounding", "special"), dtypes=st.just(np.float32), layouts=LAYOUTS)))
+def test_float32_avg_and_sum_pool2d_are_torch_bit_for_bit(case):
+    """float32 average and sum pooling equal torch's CPU result bit for bit, forward and dx.
+
+    torch's CPU kernels (torch 2.x, NCHW and channels-last alike) sum each window from 0 in row-major
+    order in float32, divide by the divisor, and accumulate dx over the windows in output order; both
+    backends do the same, so no tolerance is needed. Checked here for every option the strategy draws
+    (padding, ceil_mode, count_include_pad, divisor_override, overlapping windows, unbatched input,
+    strided / transposed / channels-last inputs, NaN and inf). A float32 op accumulating in float64 (still
+    returning float32) is 1 ulp off in about a third of the outputs and fails here, though it passes the
+    tolerance of :func:`check_against_torch`. The scope is torch's CPU kernels as measured; a torch build
+    with another summation order would need the tolerance instead.
+    """
+    _exact(case)
+
+
+EVAL_BATCH = 512  # the CLI's evaluation batch: 512·6·28·28 = 2.4M input elements, over every threshold
+
+
+@pytest.mark.parametrize("kind, shape, values, dtype", [
+    ("max", (EVAL_BATCH, 6, 28, 28), "distinct", np.float64),
+    ("max", (EVAL_BATCH, 16, 10, 10), "ties", np.float32),
+    ("avg", (EVAL_BATCH, 6, 28, 28), "rounding", np.float32),
+    ("avg", (EVAL_BATCH, 6, 28, 28), "rounding", np.float64),
+    ("sum", (EVAL_BATCH, 6, 28, 28), "rounding", np.float32),
+    ("sum", (EVAL_BATCH, 16, 10, 10), "rounding", np.float32),
+])
+def test_evaluation_batch_is_torch_bit_for_bit(kind, shape, values, dtype, threads):
+    """The evaluation batch with 2×2 pooling, on the kernels' serial and threaded paths: every plane
+    written (a thread skipping its chunk leaves garbage), and equal to torch bit for bit."""
+    _exact(pool_case(kind, shape, 2, dtype=dtype, values=values))
+
+
+@pytest.mark.parametrize("kind", ["max", "avg", "sum"])
+def test_evaluation_batch_with_cut_windows_is_torch_bit_for_bit(kind, threads):
+    """The tables path (padding, ceil_mode, overlapping windows) at the evaluation batch, both paths."""
+    _exact(pool_case(kind, (EVAL_BATCH, 4, 13, 13), 3, 2, 1, ceil_mode=True, dtype=np.float32,
+                     values="rounding"))
+
+
+# -- torch's expansion of the window arguments ---------------------------------------------------------------
+
+EXPANDED = [  # (kwargs): torch accepts each and expands it as shown in the id
+    dict(kernel_size=(2,)), dict(kernel_size=[3]), dict(kernel_size=2, padding=(1,)),
+    dict(kernel_size=2, stride=(1,)), dict(kernel_size=(3, 2), stride=[2]), dict(kernel_size=3, stride=()),
+    dict(kernel_size=(3, 2), stride=[]), dict(kernel_size=(2,), stride=(), padding=[1], ceil_mode=True),
+]
+EXPANDED_IDS = ["k(2,)", "k[3]", "p(1,)", "s(1,)", "s[2]", "s()", "s[]", "all"]
+
+
+@pytest.mark.parametrize("kind", ["max", "avg", "sum"])
+@pytest.mark.parametrize("kwargs", EXPANDED, ids=EXPANDED_IDS)
+def test_one_element_and_empty_tuples_expand_like_torch(kind, kwargs):
+    """A 1-tuple is used for both axes and an empty stride means the default (kernel_size), as torch's
+    max_pool2d / avg_pool2d do."""
+    case = pool_case(kind, (2, 3, 7, 6), **kwargs)
+    check_against_torch(case, exact_dx=kind == "max")
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=2, dilation=(2,)), dict(kernel_size=(3,), dilation=[1])])
+def test_max_pool2d_one_element_dilation_expands_like_torch(kwargs):
+    check_against_torch(pool_case("max", (1, 2, 7, 7), **kwargs), exact_dx=True)
+
+
+@pytest.mark.parametrize("kwargs", [dict(kernel_size=()), dict(kernel_size=2, padding=()),
+                                    dict(kernel_size=(2, 2, 2)), dict(kernel_size=2, stride=(1, 2, 3)),
+                                    dict(kernel_size=2, padding=(1, 1, 1))],
+                         ids=["k()", "p()", "k(2,2,2)", "s(1,2,3)", "p(1,1,1)"])
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_tuples_torch_refuses_are_refused(kind, kwargs):
+    x = np.zeros((1, 1, 6, 6))
+    with pytest.raises(RuntimeError):
+        torch_pool(kind, torch.from_numpy(x), **kwargs)
+    with pytest.raises(ValueError, match=rf"{kind}_pool2d: expected \w+ to be an int or a tuple of 1 or 2 ints"):
+        OPS[kind][0](x, **kwargs)
+
+
+TUPLE_MODULES = [
+    (lambda: MaxPool2d((2,)), lambda: torch.nn.MaxPool2d((2,))),
+    (lambda: MaxPool2d(3, stride=(), padding=(1,), dilation=(2,)),
+     lambda: torch.nn.MaxPool2d(3, stride=(), padding=(1,), dilation=(2,))),
+    (lambda: AvgPool2d((3, 2), stride=[]), lambda: torch.nn.AvgPool2d((3, 2), stride=[])),
+    (lambda: AvgPool2d([2], stride=(1,), padding=(1,)), lambda: torch.nn.AvgPool2d([2], stride=(1,), padding=(1,))),
+    (lambda: SumPool2d(3, stride=()), lambda: torch.nn.AvgPool2d(3, stride=(), divisor_override=1)),
+]
+
+
+@pytest.mark.parametrize("make", TUPLE_MODULES, ids=["max-k(2,)", "max-s()", "avg-s[]", "avg-p(1,)", "sum-s()"])
+def test_modules_expand_tuples_like_torch(make):
+    ours, theirs = make[0](), make[1]()
+    rng = np.random.default_rng(0)
+    x = distinct_array(rng, (2, 3, 8, 7))
+    xt = torch.from_numpy(x).requires_grad_(True)
+    ref = theirs(xt)
+    dout = distinct_array(rng, tuple(ref.shape))
+    ref.backward(torch.from_numpy(dout))
+    assert_parity(f"{ours!r}.out", ours(x), ref, f"{ours!r}", reduction=9)
+    assert_parity(f"{ours!r}.dx", ours.backward(dout), xt.grad, f"{ours!r}", reduction=9)
+    if not isinstance(ours, SumPool2d):
+        assert repr(ours) == repr(theirs)
 
 
 # -- finite differences (float64, tie-free, independent of torch) --------------------------------------
@@ -177,10 +312,10 @@ def test_backward_where_overlapping_windows_cancel_matches_finite_differences():
     with values for which the rounding exceeds 1e-6 of the cancelled gradient)."""
     x = np.array([0.023643249400513433, 2.4486494471372438, -0.7116807745607325]).reshape(1, 1, 3, 1)
     dout = np.array([0.9677471780157282, -0.9677056526438893]).reshape(1, 1, 2, 1)
-    out, cache = P.max_pool2d_forward(x, (2, 1), stride=1)
-    dx = P.max_pool2d_backward(dout, cache)
+    out, cache = F.max_pool2d_forward(x, (2, 1), stride=1)
+    dx = F.max_pool2d_backward(dout, cache)
     np.testing.assert_array_equal(dx.ravel(), [0.0, dout.sum(), 0.0])
-    assert_finite_difference("max_pool2d.dx", lambda v: P.max_pool2d_forward(v, (2, 1), stride=1)[0], x, dout, dx,
+    assert_finite_difference("max_pool2d.dx", lambda v: F.max_pool2d_forward(v, (2, 1), stride=1)[0], x, dout, dx,
                              "x (1, 1, 3, 1), kernel (2, 1), stride 1")
 
 
@@ -261,59 +396,67 @@ def _backward(kind: str, dout: np.ndarray, **kw):
 
 
 BAD_INPUTS = [
-    ("x-not-array", lambda: P.max_pool2d_forward(X.tolist(), 2), TypeError,
+    ("x-not-array", lambda: F.max_pool2d_forward(X.tolist(), 2), TypeError,
      r"max_pool2d: expected x to be a numpy.ndarray, got list"),
-    ("x-int-dtype", lambda: P.avg_pool2d_forward(X.astype(np.int64), 2), TypeError,
+    ("x-int-dtype", lambda: F.avg_pool2d_forward(X.astype(np.int64), 2), TypeError,
      r"avg_pool2d: expected x of dtype float32 or float64, got int64"),
-    ("x-float16", lambda: P.sum_pool2d_forward(X.astype(np.float16), 2), TypeError,
+    ("x-float16", lambda: F.sum_pool2d_forward(X.astype(np.float16), 2), TypeError,
      r"sum_pool2d: expected x of dtype float32 or float64, got float16"),
-    ("x-2d", lambda: P.max_pool2d_forward(X[0, 0], 2), ValueError,
+    ("x-2d", lambda: F.max_pool2d_forward(X[0, 0], 2), ValueError,
      r"max_pool2d: expected x to be 3-D or 4-D .*got 2-D"),
-    ("x-5d", lambda: P.avg_pool2d_forward(X[None], 2), ValueError,
+    ("x-5d", lambda: F.avg_pool2d_forward(X[None], 2), ValueError,
      r"avg_pool2d: expected x to be 3-D or 4-D .*got 5-D"),
-    ("x-empty-plane", lambda: P.sum_pool2d_forward(np.zeros((1, 2, 0, 4)), 1), ValueError,
+    ("x-empty-plane", lambda: F.sum_pool2d_forward(np.zeros((1, 2, 0, 4)), 1), ValueError,
      r"sum_pool2d: expected x with non-zero C, H and W .*got shape \(1, 2, 0, 4\)"),
-    ("x-no-channels", lambda: P.max_pool2d_forward(np.zeros((1, 0, 4, 4)), 1), ValueError,
+    ("x-no-channels", lambda: F.max_pool2d_forward(np.zeros((1, 0, 4, 4)), 1), ValueError,
      r"max_pool2d: expected x with non-zero C, H and W"),
-    ("kernel-zero", lambda: P.max_pool2d_forward(X, 0), ValueError,
+    ("kernel-zero", lambda: F.max_pool2d_forward(X, 0), ValueError,
      r"max_pool2d: expected kernel_size to be positive, got 0"),
-    ("kernel-negative", lambda: P.avg_pool2d_forward(X, (2, -1)), ValueError,
+    ("kernel-negative", lambda: F.avg_pool2d_forward(X, (2, -1)), ValueError,
      r"avg_pool2d: expected kernel_size to be positive, got -1"),
-    ("kernel-float", lambda: P.sum_pool2d_forward(X, 2.0), TypeError,
+    ("kernel-float", lambda: F.sum_pool2d_forward(X, 2.0), TypeError,
      r"sum_pool2d: expected kernel_size to be an int, got 2.0"),
-    ("kernel-triple", lambda: P.max_pool2d_forward(X, (2, 2, 2)), ValueError,
-     r"max_pool2d: expected kernel_size to be an int or a pair of ints, got \(2, 2, 2\)"),
-    ("stride-zero", lambda: P.max_pool2d_forward(X, 2, 0), ValueError,
+    ("kernel-triple", lambda: F.max_pool2d_forward(X, (2, 2, 2)), ValueError,
+     r"max_pool2d: expected kernel_size to be an int or a tuple of 1 or 2 ints, got \(2, 2, 2\)"),
+    ("kernel-empty", lambda: F.avg_pool2d_forward(X, ()), ValueError,
+     r"avg_pool2d: expected kernel_size to be an int or a tuple of 1 or 2 ints, got \(\)"),
+    ("padding-empty", lambda: F.max_pool2d_forward(X, 2, padding=()), ValueError,
+     r"max_pool2d: expected padding to be an int or a tuple of 1 or 2 ints, got \(\)"),
+    ("dilation-empty", lambda: F.max_pool2d_forward(X, 2, dilation=[]), ValueError,
+     r"max_pool2d: expected dilation to be an int or a tuple of 1 or 2 ints, got \[\]"),
+    ("stride-triple", lambda: F.sum_pool2d_forward(X, 2, (1, 2, 3)), ValueError,
+     r"sum_pool2d: expected stride to be an int or a tuple of 1 or 2 ints, got \(1, 2, 3\)"),
+    ("stride-zero", lambda: F.max_pool2d_forward(X, 2, 0), ValueError,
      r"max_pool2d: expected stride to be positive, got 0"),
-    ("stride-negative", lambda: P.avg_pool2d_forward(X, 2, (1, -2)), ValueError,
+    ("stride-negative", lambda: F.avg_pool2d_forward(X, 2, (1, -2)), ValueError,
      r"avg_pool2d: expected stride to be positive, got -2"),
-    ("stride-bool", lambda: P.sum_pool2d_forward(X, 2, True), TypeError,
+    ("stride-bool", lambda: F.sum_pool2d_forward(X, 2, True), TypeError,
      r"sum_pool2d: expected stride to be an int, got True"),
-    ("dilation-zero", lambda: P.max_pool2d_forward(X, 2, dilation=0), ValueError,
+    ("dilation-zero", lambda: F.max_pool2d_forward(X, 2, dilation=0), ValueError,
      r"max_pool2d: expected dilation to be positive, got 0"),
-    ("dilation-negative", lambda: P.max_pool2d_forward(X, 2, dilation=(1, -1)), ValueError,
+    ("dilation-negative", lambda: F.max_pool2d_forward(X, 2, dilation=(1, -1)), ValueError,
      r"max_pool2d: expected dilation to be positive, got -1"),
-    ("padding-negative", lambda: P.avg_pool2d_forward(X, 2, padding=-1), ValueError,
+    ("padding-negative", lambda: F.avg_pool2d_forward(X, 2, padding=-1), ValueError,
      r"avg_pool2d: expected padding to be >= 0, got -1"),
-    ("padding-over-half-kernel", lambda: P.max_pool2d_forward(X, 3, padding=2), ValueError,
+    ("padding-over-half-kernel", lambda: F.max_pool2d_forward(X, 3, padding=2), ValueError,
      r"max_pool2d: padding should be at most half of kernel_size, got padding=\(2, 2\) with "
      r"kernel_size=\(3, 3\)"),
-    ("padding-over-half-kernel-one-axis", lambda: P.sum_pool2d_forward(X, (4, 2), padding=(2, 2)), ValueError,
+    ("padding-over-half-kernel-one-axis", lambda: F.sum_pool2d_forward(X, (4, 2), padding=(2, 2)), ValueError,
      r"sum_pool2d: padding should be at most half of kernel_size, got padding=\(2, 2\)"),
-    ("padding-over-half-kernel-despite-dilation", lambda: P.max_pool2d_forward(X, 2, 1, 2, 3), ValueError,
+    ("padding-over-half-kernel-despite-dilation", lambda: F.max_pool2d_forward(X, 2, 1, 2, 3), ValueError,
      r"max_pool2d: padding should be at most half of kernel_size"),
-    ("kernel-larger-than-input", lambda: P.avg_pool2d_forward(X, 5), ValueError,
+    ("kernel-larger-than-input", lambda: F.avg_pool2d_forward(X, 5), ValueError,
      r"avg_pool2d: kernel_size=\(5, 5\) .* larger than the padded input \(4 x 4\): output size would be "
      r"\(0 x 0\), expected at least \(1 x 1\)"),
-    ("dilated-kernel-larger-than-input", lambda: P.max_pool2d_forward(X, 2, dilation=(1, 4)), ValueError,
+    ("dilated-kernel-larger-than-input", lambda: F.max_pool2d_forward(X, 2, dilation=(1, 4)), ValueError,
      r"max_pool2d: kernel_size=\(2, 2\) with dilation=\(1, 4\) is larger than the padded input"),
-    ("ceil-mode-not-bool", lambda: P.max_pool2d_forward(X, 2, ceil_mode=1), TypeError,
+    ("ceil-mode-not-bool", lambda: F.max_pool2d_forward(X, 2, ceil_mode=1), TypeError,
      r"max_pool2d: expected ceil_mode to be a bool, got 1"),
-    ("count-include-pad-not-bool", lambda: P.avg_pool2d_forward(X, 2, count_include_pad="yes"), TypeError,
+    ("count-include-pad-not-bool", lambda: F.avg_pool2d_forward(X, 2, count_include_pad="yes"), TypeError,
      r"avg_pool2d: expected count_include_pad to be a bool, got 'yes'"),
-    ("divisor-override-zero", lambda: P.avg_pool2d_forward(X, 2, divisor_override=0), ValueError,
+    ("divisor-override-zero", lambda: F.avg_pool2d_forward(X, 2, divisor_override=0), ValueError,
      r"avg_pool2d: expected divisor_override to be non-zero \(or None\), got 0"),
-    ("divisor-override-float", lambda: P.avg_pool2d_forward(X, 2, divisor_override=2.5), TypeError,
+    ("divisor-override-float", lambda: F.avg_pool2d_forward(X, 2, divisor_override=2.5), TypeError,
      r"avg_pool2d: expected divisor_override to be an int, got 2.5"),
     ("max-dout-shape", lambda: _backward("max", np.zeros((1, 2, 3, 2))), ValueError,
      r"max_pool2d_backward: expected dout of shape \(1, 2, 2, 2\), got \(1, 2, 3, 2\)"),

@@ -2,9 +2,12 @@
 
 A :class:`PoolCase` carries the op kind, the hyperparameters exactly as passed to both engines (ints or
 pairs, stride ``None`` included), the input ``x`` and a distinct upstream gradient ``dout`` of torch's
-output shape. ``values`` picks the input: ``distinct`` (no ties, safe for finite differences), ``ties``
-(integers 0..2, so windows hold several maxima), ``equal`` (one value everywhere), ``minus_inf``
-(-inf everywhere) or ``special`` (NaN, ±inf, 0, ±1, 2: torch's NaN propagation and argmax rules).
+output shape. :func:`pool_cases` draws the arrays themselves (``hypothesis.extra.numpy``), so a failure
+shrinks to small readable values; :func:`pool_case` builds one case from a seed (for ``@example``).
+``values`` picks the input: ``distinct`` (no ties, multiples of 1/1024, safe for finite differences),
+``ties`` (integers 0..2, so windows hold several maxima), ``equal`` (one value everywhere), ``minus_inf``
+(-inf everywhere), ``special`` (NaN, ±inf, 0, ±1, 2: torch's NaN propagation and argmax rules) or
+``rounding`` (any float of the dtype in [-8, 8], full mantissas: float32 sums that round).
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ import torch
 import torch.nn.functional as TF
 from hypothesis import assume
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
-from parity_tests.strategies import distinct_array, float_dtypes, seeds
+from parity_tests.strategies import distinct_array, float_dtypes
 
 KINDS = ("max", "avg", "sum")
-VALUES = ("distinct", "ties", "equal", "special", "minus_inf")
+VALUES = ("distinct", "ties", "equal", "special", "minus_inf", "rounding")
+SPECIAL = (np.nan, np.inf, -np.inf, 0.0, 1.0, -1.0, 2.0)
 LAYOUTS = ("contiguous", "strided", "transposed", "channels_last")
 
 
@@ -62,7 +67,8 @@ class PoolCase:
 
 
 def _pair(v) -> tuple[int, int]:
-    return (v, v) if isinstance(v, int) else tuple(v)
+    """An int or a 1- or 2-sequence as (h, w), as torch expands it."""
+    return (v, v) if isinstance(v, int) else (v[0], v[-1])
 
 
 def torch_pool(kind: str, x: torch.Tensor, kernel_size, stride=None, padding=0, dilation=1,
@@ -84,8 +90,34 @@ def _input(rng: np.random.Generator, shape: tuple[int, ...], dtype, values: str)
         return np.full(shape, 0.75, dtype=dtype)
     if values == "minus_inf":
         return np.full(shape, -np.inf, dtype=dtype)
-    pool = np.array([np.nan, np.inf, -np.inf, 0.0, 1.0, -1.0, 2.0], dtype=dtype)
-    return rng.choice(pool, size=shape, p=[0.15, 0.1, 0.15, 0.15, 0.15, 0.15, 0.15])
+    if values == "rounding":
+        return (rng.standard_normal(shape) * 3).astype(dtype)
+    return rng.choice(np.array(SPECIAL, dtype=dtype), size=shape, p=[0.15, 0.1, 0.15, 0.15, 0.15, 0.15, 0.15])
+
+
+def _elements(values: str, dtype) -> st.SearchStrategy:
+    """Hypothesis elements for an input drawn with ``values`` (see the module docstring)."""
+    if values == "distinct":
+        return st.integers(-8192, 8192).map(lambda i: i / 1024)
+    if values == "ties":
+        return st.integers(0, 2).map(float)
+    if values == "equal":
+        return st.just(0.75)
+    if values == "minus_inf":
+        return st.just(-np.inf)
+    if values == "special":
+        return st.sampled_from(SPECIAL)
+    return st.floats(-8, 8, width=np.finfo(dtype).bits)
+
+
+def draw_array(draw, shape: tuple[int, ...], dtype, values: str) -> np.ndarray:
+    """An array of ``shape`` drawn with hypothesis.extra.numpy (``distinct`` values are all different)."""
+    return draw(arrays(dtype, shape, elements=_elements(values, dtype), unique=values == "distinct"))
+
+
+def draw_dout(draw, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A distinct upstream gradient in [-1, 1] (multiples of 1/8192: never all ones, never a tie)."""
+    return draw(arrays(dtype, shape, elements=st.integers(-8192, 8192).map(lambda i: i / 8192), unique=True))
 
 
 def _lay_out(x: np.ndarray, layout: str) -> np.ndarray:
@@ -130,7 +162,7 @@ def pool_cases(draw, kind: str, values: tuple[str, ...] = ("distinct",), dtypes=
                layouts: tuple[str, ...] = ("contiguous",), small: bool = False) -> PoolCase:
     """Random valid cases: N, C ≤ 3 (or 2 and 1 plane when ``small``), kernel ≤ 4, stride ≤ 4 or None,
     padding ≤ kernel // 2, dilation ≤ 3 (max only), ceil_mode, and H, W from the smallest size with an
-    output up (with ceil_mode that includes inputs smaller than the padded kernel).
+    output up (with ceil_mode that includes inputs smaller than the padded kernel); x and dout drawn.
 
     Max-pool cases with a window of padding only (possible with dilation) are rejected: torch's
     backward writes out of bounds there.
@@ -153,15 +185,17 @@ def pool_cases(draw, kind: str, values: tuple[str, ...] = ("distinct",), dtypes=
     else:
         lead = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     shape = lead + tuple(sizes) if draw(st.booleans()) else lead[1:] + tuple(sizes)
-    case = pool_case(
-        kind, shape, _int_or_pair(draw, k), stride, _int_or_pair(draw, p), _int_or_pair(draw, d), ceil_mode,
-        count_include_pad=draw(st.booleans()),
-        divisor_override=draw(st.sampled_from([None, None, 1, 3, -2])) if kind == "avg" else None,
-        dtype=draw(dtypes), values=draw(st.sampled_from(values)), layout=draw(st.sampled_from(layouts)),
-        seed=draw(seeds))
+    dtype, value_kind = draw(dtypes), draw(st.sampled_from(values))
+    case = PoolCase(kind, draw_array(draw, shape, dtype, value_kind), np.empty(0, dtype), _int_or_pair(draw, k),
+                    stride, _int_or_pair(draw, p), _int_or_pair(draw, d), ceil_mode,
+                    count_include_pad=draw(st.booleans()),
+                    divisor_override=draw(st.sampled_from([None, None, 1, 3, -2])) if kind == "avg" else None,
+                    values=value_kind, layout=draw(st.sampled_from(layouts)))
+    with torch.no_grad():
+        out_shape = tuple(torch_pool(kind, torch.from_numpy(case.x), **case.kwargs()).shape)
+    case.dout = draw_dout(draw, out_shape, dtype)
+    case.x = _lay_out(case.x, case.layout)
     if kind == "max":
-        out = case.dout.shape[-2:]
         assume(all(windows_touch_input(n, o, ki, si, pi, di)
-                   for n, o, ki, si, pi, di in zip(sizes, out, k, s, p, d, strict=True)))
+                   for n, o, ki, si, pi, di in zip(sizes, out_shape[-2:], k, s, p, d, strict=True)))
     return case
-

@@ -1,44 +1,34 @@
-"""2-D pooling (max, average, sum) over NCHW input, as torch.nn.functional.max_pool2d / avg_pool2d.
-
-Geometry (torch's ``pooling_output_shape``, per axis, with effective kernel ``e = d·(k-1) + 1``)::
-
-    H_out = floor((H + 2p - e + (s-1 if ceil_mode else 0)) / s) + 1
-    ceil_mode only: H_out -= 1 if (H_out-1)·s >= H + p   (a last window starting in the right padding
-                                                            is dropped)
+"""2-D pooling (max, average, sum) over NCHW input, as torch.nn.functional.max_pool2d / avg_pool2d: the
+Numba engine, with the signatures, checks (:mod:`scratch.functional._checks.pool`) and results of the
+reference :mod:`scratch.functional.pool`.
 
 Output row ``i`` reads input rows ``s·i - p + d·u`` (u = 0..k-1); only those inside ``[0, H)`` are real.
-The first real tap and the number of real taps of every output row/column (``_Geometry``) are computed
-once per input shape and hyperparameters and then reused (an LRU cache: a training loop calls with the
-same arguments every step). Average and sum pooling share one kernel pair that divides each window sum
-by a per-output divisor table (all ones for sum pooling).
+Instead of padding, the kernels loop over the real taps only: the first real tap and the number of real
+taps of every output row/column (``_Windows``) are computed once per geometry and then reused (an LRU
+cache: a training loop calls with the same arguments every step). Average and sum pooling share one
+kernel pair that divides each window sum by a per-output divisor table (all ones for sum pooling).
 
-Each kernel is a serial loop over a range of the ``N·C`` planes; inputs of at least
-:data:`_PARALLEL_MIN_SIZE` elements run it over one chunk of planes per thread (``prange``), smaller ones
-on the calling thread, where waking the thread pool would cost more than it saves (tens of µs).
+Each kernel is a serial loop over a range of the ``N·C`` planes; :func:`scratch.kernels._parallel.run`
+runs it over one chunk of planes per thread (``prange``) from ``THRESHOLDS["pool"]`` input elements on,
+else on the calling thread, where waking the thread pool would cost more than it saves (tens of µs).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import NamedTuple
 
 import numba
 import numpy as np
 
-from scratch.functional._checks import (
-    check_ndim,
-    check_shape,
-    float_array,
-    to_int,
-    to_pair,
-)
+from scratch.functional._checks.pool import IntPair, PoolGeometry, avg_options, pool_dout, pool_geometry
+from scratch.kernels._parallel import run
 
-IntPair = int | tuple[int, int]
-_PARALLEL_MIN_SIZE = 350_000  # on 2 cores: LeNet's pool1 at batch 64 (301k) is faster serial, pool2 at 256 (410k) not
+__all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
+           "sum_pool2d_forward", "sum_pool2d_backward"]
 
 
-class _Geometry(NamedTuple):
+class _Windows(NamedTuple):
     """Window bounds: output row i covers the h_count[i] real input rows h_start[i] + d_h·t; same for w.
 
     ``pairs``: every window is the 2×2 block at (2i, 2j) (kernel 2, stride 2, no padding or dilation,
@@ -49,12 +39,7 @@ class _Geometry(NamedTuple):
     h_count: np.ndarray
     w_start: np.ndarray
     w_count: np.ndarray
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    dilation: tuple[int, int]
-    x_shape: tuple[int, ...]
-    out_shape: tuple[int, ...]
+    geometry: PoolGeometry
     pairs: bool
 
 
@@ -67,87 +52,23 @@ class MaxPool2dCache(NamedTuple):
 
 
 class WindowSumCache(NamedTuple):
-    """What the average/sum pooling backward needs: the geometry and the divisor of each output."""
+    """What the average/sum pooling backward needs: the window bounds and the divisor of each output."""
 
-    geometry: _Geometry
+    windows: _Windows
     divisor: np.ndarray
 
 
-def _check_bool(op: str, name: str, value: object) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{op}: expected {name} to be a bool, got {value!r} ({type(value).__name__})")
-    return bool(value)
-
-
-def _output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
-    """torch's pooling_output_shape: floor division; ceil_mode never starts a window in the right padding."""
-    out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return out
-
-
-def _geometry(op: str, x: object, kernel_size: IntPair, stride: IntPair | None, padding: IntPair,
-              dilation: IntPair, ceil_mode: bool) -> tuple[np.ndarray, _Geometry]:
-    """Validate the input and hyperparameters as torch does; return x as (N·C, H, W) and the geometry."""
-    x = float_array(op, "x", x)
-    check_ndim(op, "x", x, (3, 4), "(N, C, H, W) or unbatched (C, H, W)")
-    if 0 in x.shape[-3:]:
-        raise ValueError(f"{op}: expected x with non-zero C, H and W (only the batch may be empty), "
-                         f"got shape {x.shape}")
-    args = (op, x.shape, kernel_size, stride, padding, dilation, ceil_mode)
-    plain = (_plain_pair(kernel_size) and _plain_pair(stride) and _plain_pair(padding) and _plain_pair(dilation)
-             and type(ceil_mode) is bool)
-    geom = (_cached_geometry if plain else _window_geometry)(*args)
-    return x.reshape(-1, *x.shape[-2:]), geom
-
-
-def _plain_pair(value: object) -> bool:
-    """None, an int or a pair of ints, exactly (not bools or NumPy integers, which a cache key would
-    confuse with ints and so skip their validation)."""
-    return (value is None or type(value) is int
-            or (type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int))
-
-
-def _window_geometry(op: str, shape: tuple[int, ...], kernel_size: IntPair, stride: IntPair | None,
-                     padding: IntPair, dilation: IntPair, ceil_mode: bool) -> _Geometry:
-    """The hyperparameters checked as torch checks them, and the window bounds for inputs of ``shape``."""
-    kh, kw = to_pair(op, "kernel_size", kernel_size, 1)
-    sh, sw = (kh, kw) if stride is None else to_pair(op, "stride", stride, 1)
-    ph, pw = to_pair(op, "padding", padding, 0)
-    dh, dw = to_pair(op, "dilation", dilation, 1)
-    ceil_mode = _check_bool(op, "ceil_mode", ceil_mode)
-    if ph > kh // 2 or pw > kw // 2:
-        raise ValueError(f"{op}: padding should be at most half of kernel_size, got padding=({ph}, {pw}) "
-                         f"with kernel_size=({kh}, {kw})")
-    h, w = shape[-2:]
-    h_out = _output_size(h, kh, sh, ph, dh, ceil_mode)
-    w_out = _output_size(w, kw, sw, pw, dw, ceil_mode)
-    if h_out <= 0 or w_out <= 0:
-        raise ValueError(f"{op}: kernel_size=({kh}, {kw}) with dilation=({dh}, {dw}) is larger than the "
-                         f"padded input ({h + 2 * ph} x {w + 2 * pw}): output size would be "
-                         f"({h_out} x {w_out}), expected at least (1 x 1)")
-    hs, hn = _window_bounds(h, h_out, kh, sh, ph, dh)
-    ws, wn = _window_bounds(w, w_out, kw, sw, pw, dw)
+@functools.lru_cache(maxsize=128)
+def _windows(g: PoolGeometry) -> _Windows:
+    """The window bounds of geometry ``g`` (read-only: shared by every call with these arguments)."""
+    (h, w), (h_out, w_out) = g.x_shape[-2:], g.out_shape[-2:]
+    hs, hn = _window_bounds(h, h_out, g.kernel[0], g.stride[0], g.padding[0], g.dilation[0])
+    ws, wn = _window_bounds(w, w_out, g.kernel[1], g.stride[1], g.padding[1], g.dilation[1])
     for table in (hs, hn, ws, wn):
-        table.flags.writeable = False  # shared by every call with these arguments (see _cached_geometry)
-    pairs = (kh, kw, sh, sw, ph, pw, dh, dw) == (2, 2, 2, 2, 0, 0, 1, 1) and hn.min() == 2 and wn.min() == 2
-    return _Geometry(hs, hn, ws, wn, (kh, kw), (sh, sw), (ph, pw), (dh, dw), shape, shape[:-2] + (h_out, w_out),
-                     bool(pairs))
-
-
-_cached_geometry = functools.lru_cache(maxsize=128)(_window_geometry)
-
-
-def _run(kernel: Callable, parallel: Callable, size: int, *args: object) -> None:
-    """``kernel(*args, 0, planes)`` on this thread, or ``parallel(*args, chunks)`` (one chunk of planes
-    per thread) when the input has at least :data:`_PARALLEL_MIN_SIZE` elements."""
-    planes = args[0].shape[0]
-    chunks = 1 if size < _PARALLEL_MIN_SIZE else min(planes, numba.get_num_threads())
-    if chunks < 2:
-        kernel(*args, 0, planes)
-    else:
-        parallel(*args, chunks)
+        table.flags.writeable = False
+    pairs = (g.kernel, g.stride, g.padding, g.dilation) == ((2, 2), (2, 2), (0, 0), (1, 1)) and min(
+        hn.min(), wn.min()) == 2
+    return _Windows(hs, hn, ws, wn, g, bool(pairs))
 
 
 @numba.njit(cache=True)
@@ -167,15 +88,6 @@ def _window_bounds(size, out, k, s, p, d):
     return start, count
 
 
-def _check_dout(op: str, dout: object, out_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    dout = float_array(op, "dout", dout)
-    if dout.dtype != dtype:
-        raise TypeError(f"{op}: expected dout to have the dtype of the forward input ({dtype}), "
-                        f"got {dout.dtype}")
-    check_shape(op, "dout", dout, out_shape)
-    return dout.reshape(-1, *out_shape[-2:])
-
-
 def max_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair | None = None,
                        padding: IntPair = 0, dilation: IntPair = 1,
                        ceil_mode: bool = False) -> tuple[np.ndarray, MaxPool2dCache]:
@@ -193,15 +105,14 @@ def max_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair | No
               -1 for a window holding no real element, possible only with dilation, whose gradient is
               dropped) and the input's shape and dtype.
     """
-    op = "max_pool2d"
-    x3, geom = _geometry(op, x, kernel_size, stride, padding, dilation, ceil_mode)
-    out = np.empty(geom.out_shape, dtype=x3.dtype)
-    indices = np.empty(geom.out_shape, dtype=np.int64)
-    h_out, w_out = geom.out_shape[-2:]
-    _run(_max_pool2d_kernel, _max_pool2d_parallel, x3.size, x3, out.reshape(-1, h_out, w_out),
-         indices.reshape(-1, h_out, w_out), geom.h_start, geom.h_count, geom.w_start, geom.w_count,
-         *geom.dilation)
-    return out, MaxPool2dCache(indices, geom.x_shape, x3.dtype)
+    x3, g = pool_geometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
+    win = _windows(g)
+    out = np.empty(g.out_shape, dtype=x3.dtype)
+    indices = np.empty(g.out_shape, dtype=np.int64)
+    h_out, w_out = g.out_shape[-2:]
+    run("pool", _max_pool2d_kernel, _max_pool2d_parallel, x3.size, len(x3), x3, out.reshape(-1, h_out, w_out),
+        indices.reshape(-1, h_out, w_out), win.h_start, win.h_count, win.w_start, win.w_count, *g.dilation)
+    return out, MaxPool2dCache(indices, g.x_shape, x3.dtype)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -259,11 +170,11 @@ def max_pool2d_backward(dout: np.ndarray, cache: MaxPool2dCache) -> np.ndarray:
     """Gradient of :func:`max_pool2d_forward` with respect to x. Math: see the forward."""
     op = "max_pool2d_backward"
     indices, x_shape, dtype = cache
-    dout3 = _check_dout(op, dout, indices.shape, dtype)
+    dout3 = pool_dout(op, dout, indices.shape, dtype)
     dx = np.empty(x_shape, dtype=dtype)
     h, w = x_shape[-2:]
-    _run(_max_pool2d_backward_kernel, _max_pool2d_backward_parallel, dx.size, dout3,
-         indices.reshape(dout3.shape), dx.reshape(-1, h * w))
+    run("pool", _max_pool2d_backward_kernel, _max_pool2d_backward_parallel, dx.size, len(dout3), dout3,
+        indices.reshape(dout3.shape), dx.reshape(-1, h * w))
     return dx
 
 
@@ -306,23 +217,17 @@ def avg_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair | No
     Cache:    the window bounds and the divisor table D (H_out, W_out), in x's dtype.
     """
     op = "avg_pool2d"
-    x3, geom = _geometry(op, x, kernel_size, stride, padding, 1, ceil_mode)
-    count_include_pad = _check_bool(op, "count_include_pad", count_include_pad)
-    if divisor_override is not None:
-        divisor_override = to_int(op, "divisor_override", divisor_override)
-        if divisor_override == 0:
-            raise ValueError(f"{op}: expected divisor_override to be non-zero (or None), got 0")
-    divisor = _divisor_table(geom.x_shape[-2:], geom.out_shape[-2:], geom.kernel, geom.stride, geom.padding,
-                             count_include_pad, divisor_override, x3.dtype)
-    return _window_sum_forward(x3, geom, divisor)
+    x3, g = pool_geometry(op, x, kernel_size, stride, padding, 1, ceil_mode)
+    count_include_pad, divisor_override = avg_options(op, count_include_pad, divisor_override)
+    return _window_sum_forward(x3, g, _divisor_table(g, count_include_pad, divisor_override, x3.dtype))
 
 
 @functools.lru_cache(maxsize=128)
-def _divisor_table(size: tuple[int, int], out_size: tuple[int, int], kernel: tuple[int, int],
-                   stride: tuple[int, int], padding: tuple[int, int], count_include_pad: bool,
-                   divisor_override: int | None, dtype: np.dtype) -> np.ndarray:
+def _divisor_table(g: PoolGeometry, count_include_pad: bool, divisor_override: int | None,
+                   dtype: np.dtype) -> np.ndarray:
     """The (H_out, W_out) divisors D of average pooling (see :func:`avg_pool2d_forward`), read-only."""
-    (h, w), (h_out, w_out), (kh, kw), (sh, sw), (ph, pw) = size, out_size, kernel, stride, padding
+    (h, w), (h_out, w_out) = g.x_shape[-2:], g.out_shape[-2:]
+    (kh, kw), (sh, sw), (ph, pw) = g.kernel, g.stride, g.padding
     if divisor_override is not None:
         divisor = np.full((h_out, w_out), divisor_override, dtype=dtype)
     elif count_include_pad:
@@ -357,9 +262,8 @@ def sum_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair | No
     Backward: dx[n,c, s·i+u-p, s·j+v-p] += dout[n,c,i,j]  (every real (u,v) of the window).
     Cache:    the window bounds (and a divisor table of ones).
     """
-    x3, geom = _geometry("sum_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
-    return _window_sum_forward(x3, geom, _divisor_table(geom.x_shape[-2:], geom.out_shape[-2:], geom.kernel,
-                                                        geom.stride, geom.padding, True, 1, x3.dtype))
+    x3, g = pool_geometry("sum_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
+    return _window_sum_forward(x3, g, _divisor_table(g, True, 1, x3.dtype))
 
 
 def sum_pool2d_backward(dout: np.ndarray, cache: WindowSumCache) -> np.ndarray:
@@ -367,12 +271,13 @@ def sum_pool2d_backward(dout: np.ndarray, cache: WindowSumCache) -> np.ndarray:
     return _window_sum_backward("sum_pool2d_backward", dout, cache)
 
 
-def _window_sum_forward(x3: np.ndarray, geom: _Geometry,
+def _window_sum_forward(x3: np.ndarray, g: PoolGeometry,
                         divisor: np.ndarray) -> tuple[np.ndarray, WindowSumCache]:
-    out = np.empty(geom.out_shape, dtype=x3.dtype)
-    _run(_window_sum_kernel, _window_sum_parallel, x3.size, x3, out.reshape(-1, *divisor.shape),
-         geom.h_start, geom.h_count, geom.w_start, geom.w_count, divisor, geom.pairs)
-    return out, WindowSumCache(geom, divisor)
+    win = _windows(g)
+    out = np.empty(g.out_shape, dtype=x3.dtype)
+    run("pool", _window_sum_kernel, _window_sum_parallel, x3.size, len(x3), x3, out.reshape(-1, *divisor.shape),
+        win.h_start, win.h_count, win.w_start, win.w_count, divisor, win.pairs)
+    return out, WindowSumCache(win, divisor)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -414,12 +319,12 @@ def _window_sum_kernel(x, out, hs, hn, ws, wn, divisor, pairs, p0, p1):
 
 
 def _window_sum_backward(op: str, dout: np.ndarray, cache: WindowSumCache) -> np.ndarray:
-    geom, divisor = cache
-    dout3 = _check_dout(op, dout, geom.out_shape, divisor.dtype)
-    dx = np.empty(geom.x_shape, dtype=divisor.dtype)
-    _run(_window_sum_backward_kernel, _window_sum_backward_parallel, dx.size, dout3,
-         dx.reshape(-1, *geom.x_shape[-2:]), geom.h_start, geom.h_count, geom.w_start, geom.w_count, divisor,
-         geom.pairs)
+    win, divisor = cache
+    g = win.geometry
+    dout3 = pool_dout(op, dout, g.out_shape, divisor.dtype)
+    dx = np.empty(g.x_shape, dtype=divisor.dtype)
+    run("pool", _window_sum_backward_kernel, _window_sum_backward_parallel, dx.size, len(dout3), dout3,
+        dx.reshape(-1, *g.x_shape[-2:]), win.h_start, win.h_count, win.w_start, win.w_count, divisor, win.pairs)
     return dx
 
 

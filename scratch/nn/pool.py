@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scratch.functional import pool as F
+import scratch.functional as F
 from scratch.nn.module import Module
 
 IntPair = int | tuple[int, int]
@@ -26,7 +26,7 @@ class MaxPool2d(Module):
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
-        self._cache: F.MaxPool2dCache | None = None
+        self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         out, self._cache = F.max_pool2d_forward(x, self.kernel_size, self.stride, self.padding,
@@ -56,7 +56,7 @@ class AvgPool2d(Module):
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
-        self._cache: F.WindowSumCache | None = None
+        self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out, self._cache = F.avg_pool2d_forward(x, self.kernel_size, self.stride, self.padding,
@@ -84,7 +84,7 @@ class SumPool2d(Module):
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding
         self.ceil_mode = ceil_mode
-        self._cache: F.WindowSumCache | None = None
+        self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out, self._cache = F.sum_pool2d_forward(x, self.kernel_size, self.stride, self.padding,
