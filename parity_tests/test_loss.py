@@ -1,13 +1,12 @@
-"""cross_entropy, nll_loss, mse_loss, l1_loss (functional and modules) against torch autograd.
+"""cross_entropy, nll_loss, mse_loss, l1_loss (functional and modules) against torch autograd, on both backends.
 
 Our side runs under ``np.errstate(over/divide/invalid="raise")`` (the one intended 0/0, a mean over zero
 total weight, is nan silently in both engines), so logits up to 1e4 must not overflow. float32: K = all
 elements reduced for 'mean'/'sum', K = C (class-score losses) or 1 (regression losses) for 'none'.
-The class-score input gradient is dlogp - softmax · Σ_c dlogp, whose terms are of size
-|g_i| · max|weight| per row (g_i the row's upstream gradient, dout / W for 'mean'), and it cancels to
-near 0 on confidently right rows: that term size is the gradient's scale. The forward's log-softmax
-rounds log Σ exp(x - m) ≥ 0 with an absolute error of eps per unit weight, so its scale is the loss
-plus the reduced weights.
+The class-score scales are per entry (``ClassLossCase.term_sizes``): the input gradient dlogp - softmax ·
+Σ_c dlogp cancels to near 0 on confidently right rows, so each entry is judged at the size of its terms;
+the loss at the size of the log-softmax's parts (x, the row's max, the log-sum). The regression losses are
+elementwise before their reduction.
 """
 
 from __future__ import annotations
@@ -17,87 +16,53 @@ import pytest
 import torch
 from hypothesis import assume, example, given
 
+import scratch.functional as F
 from parity_tests.parity import assert_finite_difference, assert_parity
-from parity_tests.strategies.dense import (
+from parity_tests.strategies.loss import (
     ClassLossCase,
     RegressionLossCase,
+    class_case,
     class_loss_cases,
+    regression_case,
     regression_loss_cases,
 )
-from scratch.functional import loss as F
 from scratch.nn.loss import CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 
 pytestmark = pytest.mark.filterwarnings("error")
-CL = ClassLossCase
+CL, RL = class_case, regression_case
 
 
 def _tensor(a: np.ndarray | None) -> torch.Tensor | None:
     return None if a is None else torch.from_numpy(np.array(a))
 
 
-def ours(case: ClassLossCase | RegressionLossCase, a: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Our loss and input gradient for ``case``, with floating-point errors raised."""
-    if case.op == "cross_entropy":
-        kwargs = {"weight": a["weight"], "ignore_index": case.ignore_index,
-                  "label_smoothing": case.label_smoothing}
-    elif case.op == "nll_loss":
-        kwargs = {"weight": a["weight"], "ignore_index": case.ignore_index}
-    else:
-        kwargs = {}
+def _kwargs(case: ClassLossCase | RegressionLossCase) -> dict:
+    return case.kwargs() if isinstance(case, ClassLossCase) else {"reduction": case.reduction}
+
+
+def ours(case: ClassLossCase | RegressionLossCase) -> tuple[np.ndarray, np.ndarray]:
+    """Our loss and input gradient for ``case`` (through the dispatching namespace), FP errors raised."""
     forward, backward = getattr(F, f"{case.op}_forward"), getattr(F, f"{case.op}_backward")
     with np.errstate(over="raise", divide="raise", invalid="raise"):
-        loss, cache = forward(a["x"], a["target"], reduction=case.reduction, **kwargs)
-        return loss, backward(a["dout"], cache)
+        loss, cache = forward(case.x, case.target, **_kwargs(case))
+        return loss, backward(case.dout, cache)
 
 
-def reference(case: ClassLossCase | RegressionLossCase, a: dict) -> tuple[torch.Tensor, torch.Tensor]:
+def reference(case: ClassLossCase | RegressionLossCase) -> tuple[torch.Tensor, torch.Tensor]:
     """torch's loss and input gradient for ``case``."""
-    x = torch.tensor(a["x"], requires_grad=True)
-    target = _tensor(a["target"])
-    fn = getattr(torch.nn.functional, case.op)
-    if case.op == "cross_entropy":
-        loss = fn(x, target, weight=_tensor(a["weight"]), ignore_index=case.ignore_index,
-                  reduction=case.reduction, label_smoothing=case.label_smoothing)
-    elif case.op == "nll_loss":
-        loss = fn(x, target, weight=_tensor(a["weight"]), ignore_index=case.ignore_index,
-                  reduction=case.reduction)
-    else:
-        loss = fn(x, target, reduction=case.reduction)
-    loss.backward(_tensor(a["dout"]))
+    x = torch.tensor(case.x, requires_grad=True)
+    kwargs = _kwargs(case)
+    if "weight" in kwargs:
+        kwargs["weight"] = _tensor(kwargs["weight"])
+    loss = getattr(torch.nn.functional, case.op)(x, _tensor(case.target), **kwargs)
+    loss.backward(_tensor(case.dout))
     return loss, x.grad
 
 
-def class_loss_scales(case: ClassLossCase, a: dict, ref_loss: np.ndarray) -> tuple[float, float | None]:
-    """(loss scale, gradient scale) of a class-score loss: see the module docstring."""
-    w = np.ones(case.classes) if a["weight"] is None else a["weight"].astype(np.float64)
-    rows = int(np.prod(case.loss_shape))
-    if case.target_kind == "index":
-        t = a["target"].reshape(-1)
-        valid = t != case.ignore_index
-        total_weight = float(np.sum(w[np.where(valid, t, 0)][valid]))
-    else:
-        valid, total_weight = np.ones(rows, bool), float(rows)
-    if total_weight == 0 and case.reduction == "mean":
-        return None, None  # nan loss; the gradient is all 0 or nan
-    # sizes, so magnitudes: class weights (and so W) may be negative, as torch allows
-    w_max, total_size = float(np.max(np.abs(w))), abs(total_weight)
-    dout = np.abs(a["dout"].astype(np.float64))
-    g = {"none": lambda: dout.reshape(-1), "sum": lambda: np.full(rows, float(dout)),
-         "mean": lambda: np.full(rows, float(dout) / total_size)}[case.reduction]()
-    finite = ref_loss[np.isfinite(ref_loss)]
-    loss_size = float(np.max(np.abs(finite))) if finite.size else 0.0
-    rows_weight = w_max * (1 if case.reduction == "none" else valid.sum())
-    if case.reduction == "mean":
-        rows_weight /= total_size
-    grad_size = float(np.max(g[valid])) * w_max if valid.any() else 0.0
-    return loss_size + float(rows_weight), grad_size or None
-
-
 def check_class_loss(case: ClassLossCase) -> None:
-    a = case.arrays()
-    loss, dx = ours(case, a)
-    ref_loss, ref_dx = reference(case, a)
-    loss_scale, grad_scale = class_loss_scales(case, a, ref_loss.detach().numpy())
+    loss, dx = ours(case)
+    ref_loss, ref_dx = reference(case)
+    loss_scale, grad_scale = case.term_sizes()
     assert_parity(f"{case.op}.loss", loss, ref_loss, case, case.reduction_length, loss_scale)
     assert_parity(f"{case.op}.dinput", dx, ref_dx, case, case.reduction_length, grad_scale)
 
@@ -124,53 +89,72 @@ def check_class_loss(case: ClassLossCase) -> None:
                  magnitude=1e4))
 # an empty batch: 'mean' is nan as in torch
 @example(case=CL("cross_entropy", 0, 3, (), "prob", False, -100, "none", "mean", 0.0, np.float64, 13))
-# negative class weights, so a negative total weight W (found by the thorough profile)
-@example(case=CL("cross_entropy", 2, 2, (), "index", True, -100, "none", "mean", 0.0, np.float64, 2))
 def test_class_loss_matches_torch(case: ClassLossCase) -> None:
     check_class_loss(case)
 
 
+@pytest.mark.parametrize("op", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.4])
+def test_negative_class_weights_match_torch(op: str, smoothing: float) -> None:
+    """torch allows negative class weights, so a negative total weight W for the mean."""
+    case = CL(op, 5, 3, (), "index", True, -100, "none", "mean", smoothing if op == "cross_entropy" else 0.0,
+              np.float64, 2)
+    weight = np.array([-1.5, 0.5, -0.75])
+    check_class_loss(ClassLossCase(op, case.x, np.array([0, 2, 1, 0, 2]), weight, case.dout,
+                                   reduction="mean", label_smoothing=case.label_smoothing))
+
+
 @given(case=class_loss_cases(finite_difference=True))
 def test_class_loss_finite_differences(case: ClassLossCase) -> None:
-    a = case.arrays()
-    loss, dx = ours(case, a)
+    loss, dx = ours(case)
     assume(np.all(np.isfinite(loss)))  # not the nan mean over zero total weight
-    kwargs = {"weight": a["weight"], "ignore_index": case.ignore_index, "reduction": case.reduction}
-    if case.op == "cross_entropy":
-        kwargs["label_smoothing"] = case.label_smoothing
     forward = getattr(F, f"{case.op}_forward")
-    assert_finite_difference(f"{case.op}.dinput", lambda v: forward(v, a["target"], **kwargs)[0], a["x"],
-                             a["dout"], dx, case)
+    assert_finite_difference(f"{case.op}.dinput", lambda v: forward(v, case.target, **case.kwargs())[0], case.x,
+                             case.dout, dx, case)
 
 
 def check_regression_loss(case: RegressionLossCase) -> None:
-    a = case.arrays()
-    loss, dx = ours(case, a)
-    ref_loss, ref_dx = reference(case, a)
+    loss, dx = ours(case)
+    ref_loss, ref_dx = reference(case)
     assert_parity(f"{case.op}.loss", loss, ref_loss, case, case.reduction_length)
-    assert_parity(f"{case.op}.dinput", dx, ref_dx, case, case.reduction_length)
+    assert_parity(f"{case.op}.dinput", dx, ref_dx, case)  # elementwise: (2/n)·diff·dout, sign(diff)·dout/n
 
 
 @given(case=regression_loss_cases())
-@example(case=RegressionLossCase("l1_loss", (3, 4), "none", np.float64, 0, ties=True))  # L1'(0) = 0
-@example(case=RegressionLossCase("l1_loss", (7,), "mean", np.float32, 1, ties=True))
-@example(case=RegressionLossCase("mse_loss", (3, 4), "sum", np.float64, 2, ties=True))
-@example(case=RegressionLossCase("mse_loss", (0, 3), "mean", np.float32, 3))  # empty mean: nan, as torch
-@example(case=RegressionLossCase("mse_loss", (), "none", np.float64, 4))
-@example(case=RegressionLossCase("mse_loss", (4, 5), "mean", np.float32, 5, magnitude=1e4))
+@example(case=RL("l1_loss", (3, 4), "none", np.float64, 0, ties=True))  # L1'(0) = 0
+@example(case=RL("l1_loss", (7,), "mean", np.float32, 1, ties=True))
+@example(case=RL("mse_loss", (3, 4), "sum", np.float64, 2, ties=True))
+@example(case=RL("mse_loss", (0, 3), "mean", np.float32, 3))  # empty mean: nan, as torch
+@example(case=RL("mse_loss", (), "none", np.float64, 4))
+@example(case=RL("mse_loss", (4, 5), "mean", np.float32, 5, magnitude=1e4))
+# a nan input: L1's gradient there is 0 (torch.sign(nan) = 0), MSE's is nan
+@example(case=RL("l1_loss", (2, 5), "none", np.float32, 6, nans=True))
+@example(case=RL("l1_loss", (9,), "mean", np.float64, 7, ties=True, nans=True))
+@example(case=RL("mse_loss", (2, 3), "sum", np.float64, 8, nans=True))
 def test_regression_loss_matches_torch(case: RegressionLossCase) -> None:
+    check_regression_loss(case)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_l1_gradient_at_nan_is_zero_like_torch(reduction: str) -> None:
+    """torch.sign(nan) = 0, so L1's gradient is 0 wherever input or target is nan (the loss stays nan)."""
+    x = np.array([np.nan, 1.0, 2.0, -3.0, 0.5], np.float32)
+    target = np.array([0.0, np.nan, 2.0, 1.0, np.nan], np.float32)
+    dout = np.linspace(0.5, 1.5, 5, dtype=np.float32) if reduction == "none" else np.asarray(1.5, np.float32)
+    case = RegressionLossCase("l1_loss", x, target, dout, reduction)
+    loss, dx = ours(case)
+    np.testing.assert_array_equal(dx[[0, 1, 2, 4]], 0)
     check_regression_loss(case)
 
 
 @given(case=regression_loss_cases(finite_difference=True))
 def test_regression_loss_finite_differences(case: RegressionLossCase) -> None:
-    a = case.arrays()
     if case.op == "l1_loss":
-        assume(np.all(np.abs(a["x"] - a["target"]) > 1e-4))  # away from the kink at input == target
-    _, dx = ours(case, a)
+        assume(np.all(np.abs(case.x - case.target) > 1e-4))  # away from the kink at input == target
+    _, dx = ours(case)
     forward = getattr(F, f"{case.op}_forward")
-    assert_finite_difference(f"{case.op}.dinput", lambda v: forward(v, a["target"], case.reduction)[0],
-                             a["x"], a["dout"], dx, case)
+    assert_finite_difference(f"{case.op}.dinput", lambda v: forward(v, case.target, case.reduction)[0],
+                             case.x, case.dout, dx, case)
 
 
 def test_zero_total_weight_gives_nan_like_torch() -> None:
@@ -178,19 +162,17 @@ def test_zero_total_weight_gives_nan_like_torch() -> None:
     x = np.random.default_rng(0).normal(size=(3, 4))
     target, weight = np.array([0, -100, 1]), np.array([0.0, 0.0, 1.0, 2.0])
     for smoothing in (0.0, 0.3):
-        case = ClassLossCase("cross_entropy", 3, 4, (), "index", True, -100, "some", "mean", smoothing,
-                             np.float64, 0)
-        a = {"x": x, "target": target, "weight": weight, "dout": np.asarray(1.5)}
-        loss, dx = ours(case, a)
-        ref_loss, ref_dx = reference(case, a)
-        assert_parity("cross_entropy.loss", loss, ref_loss, f"zero total weight, smoothing={smoothing}")
-        assert_parity("cross_entropy.dinput", dx, ref_dx, f"zero total weight, smoothing={smoothing}")
+        case = ClassLossCase("cross_entropy", x, target, weight, np.asarray(1.5), label_smoothing=smoothing)
+        loss, dx = ours(case)
+        ref_loss, ref_dx = reference(case)
+        assert_parity("cross_entropy.loss", loss, ref_loss, case)
+        assert_parity("cross_entropy.dinput", dx, ref_dx, case)
 
 
 def test_integer_target_dtypes_and_scalar_target() -> None:
     x = np.random.default_rng(0).normal(size=(3, 4))
     ref = F.cross_entropy_forward(x, np.array([0, 3, 1], np.int64))[0]
-    for dtype in (np.int32, np.uint8, np.int16):
+    for dtype in (np.int32, np.uint8, np.int16, np.uint64):
         np.testing.assert_array_equal(F.cross_entropy_forward(x, np.array([0, 3, 1], dtype))[0], ref)
     loss, _ = F.cross_entropy_forward(x[0], 3)
     ref = torch.nn.functional.cross_entropy(torch.tensor(x[0]), torch.tensor(3))
@@ -240,6 +222,12 @@ def test_module_reduction_none_needs_dout() -> None:
     assert crit.backward(np.ones(3)).shape == (3, 4)
 
 
+@pytest.mark.parametrize("module", [CrossEntropyLoss, NLLLoss, MSELoss, L1Loss], ids=lambda m: m.__name__)
+def test_module_backward_before_forward_is_clear(module) -> None:
+    with pytest.raises(RuntimeError, match=f"^{module.__name__}: backward called before forward$"):
+        module().backward()
+
+
 def test_module_weight_follows_dtype_cast() -> None:
     crit = CrossEntropyLoss(np.array([1.0, 2.0, 3.0])).to(np.float32)
     loss = crit(np.zeros((2, 3), np.float32), np.array([0, 2]))
@@ -247,10 +235,13 @@ def test_module_weight_follows_dtype_cast() -> None:
     assert repr(MSELoss()) == "MSELoss(reduction='mean')"
 
 
-# -- bad inputs -----------------------------------------------------------------------------------
+# -- bad inputs (the same errors on both backends: the checks are shared) ----------------------------
 _x = np.zeros((3, 4))
 _t = np.array([0, 1, 2])
-_ce = F.cross_entropy_forward
+
+
+def _ce(*args, **kwargs):
+    return F.cross_entropy_forward(*args, **kwargs)
 
 
 BAD_INPUTS = {
@@ -269,6 +260,11 @@ BAD_INPUTS = {
     "target-too-big": (lambda: _ce(_x, np.array([0, 4, 1])),
                        ValueError, r"target 4 is out of bounds.*\[0, 3\]"),
     "target-negative": (lambda: _ce(_x, np.array([0, -1, 1])), ValueError, "target -1 is out of bounds"),
+    "target-first-bad-reported": (lambda: _ce(_x, np.array([0, 7, 9])), ValueError, "target 7 is out"),
+    "target-uint64-2**63": (lambda: _ce(_x, np.array([0, 2**63, 1], np.uint64)),
+                            ValueError, "cross_entropy: target 9223372036854775808 is out of bounds"),
+    "target-uint64-max": (lambda: F.nll_loss_forward(_x, np.array([0, 1, 2**64 - 1], np.uint64)),
+                          ValueError, "nll_loss: target 18446744073709551615 is out of bounds"),
     "target-bool": (lambda: _ce(_x, _t.astype(bool)), TypeError, "expected target of an integer dtype"),
     "target-list": (lambda: _ce(_x, [0, 1, 2]), TypeError, "expected target to be a numpy.ndarray"),
     "prob-target-shape": (lambda: _ce(_x, np.zeros((3, 3))),
@@ -285,8 +281,12 @@ BAD_INPUTS = {
                           ValueError, "label_smoothing must be between 0.0 and 1.0"),
     "smoothing-negative": (lambda: _ce(_x, _t, label_smoothing=-0.1),
                            ValueError, "label_smoothing must be between 0.0 and 1.0"),
+    "smoothing-str": (lambda: _ce(_x, _t, label_smoothing="0.1"),
+                      TypeError, "expected label_smoothing to be a float"),
     "ignore-index-float": (lambda: _ce(_x, _t, ignore_index=1.5),
                            TypeError, "expected ignore_index to be an int"),
+    "ignore-index-huge": (lambda: _ce(_x, _t, ignore_index=2**70),
+                          ValueError, "expected ignore_index to fit in int64"),
     "dout-not-scalar": (lambda: F.cross_entropy_backward(np.ones(3), _ce(_x, _t)[1]),
                         ValueError, r"cross_entropy_backward: expected dout of shape \(\)"),
     "dout-shape-none": (lambda: F.cross_entropy_backward(np.ones(2), _ce(_x, _t, reduction="none")[1]),
@@ -300,7 +300,9 @@ BAD_INPUTS = {
     "nll-weight-2d": (lambda: F.nll_loss_forward(_x, _t, weight=np.ones((4, 1))),
                       ValueError, "nll_loss: expected weight"),
     "nll-reduction-not-str": (lambda: F.nll_loss_forward(_x, _t, reduction=None),
-                                 ValueError, "nll_loss: expected reduction"),
+                              ValueError, "nll_loss: expected reduction"),
+    "nll-dout-shape": (lambda: F.nll_loss_backward(np.ones(2), F.nll_loss_forward(_x, _t, reduction="none")[1]),
+                       ValueError, r"nll_loss_backward: expected dout of shape \(3,\)"),
     "mse-shape": (lambda: F.mse_loss_forward(_x, np.zeros((3, 1))),
                   ValueError, "mse_loss: expected target of the input"),
     "mse-dtype": (lambda: F.mse_loss_forward(_x, _x.astype(np.float32)),

@@ -1,46 +1,57 @@
-"""Losses: cross-entropy, negative log-likelihood, mean squared error, L1 (as ``torch.nn.functional``).
-
-Class-score layouts, as torch: ``input`` (N, C) with ``target`` (N,), ``input`` (N, C, d1, ..., dK) with
-``target`` (N, d1, ..., dK), or an unbatched ``input`` (C,) with a 0-D ``target``. Internally the class
-axis is moved last and every other axis is flattened into M = N·d1·...·dK rows of C scores.
-
-Reductions: ``'none'`` returns the per-element losses (shape of ``target`` for class indices), ``'sum'``
-their sum, ``'mean'`` their weighted mean; scalar results are 0-D arrays of the input's dtype. Each
-``<loss>_backward(dout, cache)`` returns the gradient with respect to ``input`` only; ``dout`` is a scalar
-(Python number or 0-D array) for ``'mean'``/``'sum'`` and an array of the loss's shape for ``'none'``.
-
-Weighted means follow torch exactly: the class-index mean divides by W = Σ_i w[t_i] over non-ignored
-targets, so when every target is ignored (or W = 0) the mean is nan, as in torch, while the gradient of
-ignored rows stays 0. Deviations from torch, all stricter: integer targets of any integer dtype are
-accepted (torch wants int64 or uint8); mismatched float dtypes (input vs target or weight) raise
-TypeError instead of promoting; ``mse_loss``/``l1_loss`` raise ValueError on shape mismatch instead of
-broadcasting with a warning; a negative ``label_smoothing`` raises ValueError (torch treats it as 0);
-C = 0 classes raises ValueError.
+"""The engine room of the losses: cross-entropy, NLL, MSE and L1 with :mod:`scratch.functional.loss`'s
+signatures, checks and results (read the math there).
 
 Class-index targets (the common case) run through two small Numba kernels, one per direction, that
 check the targets, pick each row's score and reduce in one pass; every loss here is tiny next to the
 network, so what they save is per-call overhead (a dozen NumPy calls and temporaries each way).
+Class-probability targets and the regression losses are a few whole-array NumPy expressions.
 """
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-from typing import Any
+from typing import Any, NamedTuple
 
 import numba
 import numpy as np
 
-from scratch.functional._checks import check_same_dtype, check_shape, float_array, to_int
-from scratch.functional.activation import _softmax_kernel, log_softmax_rows
+from scratch.functional._checks import loss as checks
+from scratch.functional._checks.loss import class_rows, from_class_rows
+from scratch.kernels.activation import _softmax_kernel, log_softmax_rows
 
-REDUCTIONS = ("none", "mean", "sum")
+__all__ = ["cross_entropy_forward", "cross_entropy_backward", "nll_loss_forward", "nll_loss_backward",
+           "mse_loss_forward", "mse_loss_backward", "l1_loss_forward", "l1_loss_backward"]
 
 
-def check_reduction(op: str, reduction: object) -> str:
-    """Return ``reduction`` if it is 'none', 'mean' or 'sum', else raise ValueError naming ``op``."""
-    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
-        raise ValueError(f"{op}: expected reduction to be one of {REDUCTIONS}, got {reduction!r}")
-    return reduction
+class CrossEntropyCache(NamedTuple):
+    """What :func:`cross_entropy_backward` needs (``kind`` 'indices' or 'probabilities')."""
+
+    kind: str
+    logp: np.ndarray                 # (M, C) log-probabilities
+    target: np.ndarray | None        # (M,) int64 class indices, -1 on ignored rows (indices)
+    w_t: np.ndarray | None           # (M,) weight[t_i], 0 on ignored rows (indices)
+    weighted_q: np.ndarray | None    # (M, C) w_c · q[i, c] (probabilities)
+    weight: np.ndarray | None        # (C,) class weights or None
+    denominator: Any                 # W (indices) or M (probabilities), a scalar of the input's dtype
+    reduction: str
+    label_smoothing: float
+    input_shape: tuple[int, ...]
+
+
+class NLLLossCache(NamedTuple):
+    """What :func:`nll_loss_backward` needs."""
+
+    target: np.ndarray      # (M,) int64 class indices, -1 on ignored rows
+    w_t: np.ndarray         # (M,) weight[t_i], 0 on ignored rows
+    denominator: Any        # W, a scalar of the input's dtype
+    reduction: str
+    input_shape: tuple[int, ...]
+
+
+class RegressionCache(NamedTuple):
+    """What the regression backwards need."""
+
+    diff: np.ndarray  # input - target
+    reduction: str
 
 
 def _reduce(loss: np.ndarray, reduction: str, denominator: np.generic) -> np.ndarray:
@@ -56,64 +67,9 @@ def _reduce(loss: np.ndarray, reduction: str, denominator: np.generic) -> np.nda
         return np.asarray(total / denominator)
 
 
-def _upstream(op: str, dout: Any, reduction: str, loss_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """``dout`` as an array of ``dtype``: a 0-D scalar for 'mean'/'sum', the loss's shape for 'none'."""
-    if reduction != "none" and isinstance(dout, Real) and not isinstance(dout, (bool, np.bool_)):
-        return np.asarray(dout, dtype=dtype)
-    dout = float_array(op, "dout", dout)
-    if dout.dtype != dtype:
-        raise TypeError(f"{op}: expected dout of the input's dtype {dtype}, got {dout.dtype}")
-    check_shape(op, "dout", dout, loss_shape if reduction == "none" else ())
-    return dout
-
-
-def _class_rows(x: np.ndarray) -> np.ndarray:
-    """(C,) or (N, C, d1, ..., dK) scores as (M, C) rows, class axis last."""
-    if x.ndim == 2:
-        return x
-    if x.ndim < 2:
-        return x.reshape(-1, x.shape[-1])
-    return np.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
-
-
-def _from_class_rows(rows: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Inverse of :func:`_class_rows`: (M, C) rows back to the C-contiguous layout ``shape``."""
-    if len(shape) <= 2:
-        return rows.reshape(shape)
-    moved = rows.reshape((shape[0],) + shape[2:] + (shape[1],))
-    return np.ascontiguousarray(np.moveaxis(moved, -1, 1))
-
-
-def _class_scores(op: str, x: Any, name: str = "input") -> np.ndarray:
-    """``x`` checked to be a float array of rank >= 1 with at least one class."""
-    x = float_array(op, name, x)
-    if x.ndim == 0:
-        raise ValueError(f"{op}: expected {name} to be (C,), (N, C) or (N, C, d1, ..., dK), got 0-D")
-    n_classes = x.shape[0] if x.ndim == 1 else x.shape[1]
-    if n_classes == 0:
-        raise ValueError(f"{op}: expected at least one class, got {name} of shape {x.shape}")
-    return x
-
-
-def _class_weight(op: str, weight: Any, x: np.ndarray, n_classes: int) -> np.ndarray | None:
-    """The optional per-class ``weight``, checked to be (C,) of the input's dtype."""
-    if weight is None:
-        return None
-    weight = float_array(op, "weight", weight)
-    check_same_dtype(op, "input", x, "weight", weight)
-    if weight.shape != (n_classes,):
-        raise ValueError(f"{op}: expected weight of shape ({n_classes},) (one per class), got {weight.shape}")
-    return weight
-
-
-def _index(op: str, ignore_index: object) -> int:
-    """``ignore_index`` checked by :func:`to_int`, skipped for the usual plain int."""
-    return ignore_index if type(ignore_index) is int else to_int(op, "ignore_index", ignore_index)
-
-
-def _class_targets(op: str, x: np.ndarray, target: Any, ignore_index: int, scores: np.ndarray,
-                   weight: np.ndarray | None, reduction: str,
-                   log_softmax: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]:
+def _pick(op: str, x: np.ndarray, target: Any, ignore_index: int, scores: np.ndarray,
+          weight: np.ndarray | None, reduction: str,
+          log_softmax: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]:
     """Check class-index ``target`` against ``x`` and pick each row's score from ``scores`` (M, C), or from
     its row-wise log-softmax with ``log_softmax`` (cross-entropy: both in one kernel call).
 
@@ -121,24 +77,9 @@ def _class_targets(op: str, x: np.ndarray, target: Any, ignore_index: int, score
     t (M,) int64 targets with -1 on ignored rows, w_t = weight[t] (1 without weight, 0 on ignored rows),
     ``out`` the loss -w_t · logp[i, t] (0 on ignored rows) reduced as ``reduction`` says (an array of x's
     dtype: the per-sample losses in the target's shape, their sum, or their sum / W, nan for 0/0 as torch)
-    and W = Σ w_t. Raises TypeError for a non-integer target, ValueError when its shape does not match
-    ``x``'s layout or a non-ignored target lies outside [0, C).
+    and W = Σ w_t. Raises as :func:`scratch.functional._checks.loss.class_indices`.
     """
-    if not isinstance(target, np.ndarray):
-        if not isinstance(target, Integral) or isinstance(target, (bool, np.bool_)):
-            raise TypeError(f"{op}: expected target to be a numpy.ndarray, got {type(target).__name__}")
-        target = np.asarray(target)
-    if target.dtype.kind not in "iu":
-        raise TypeError(f"{op}: expected target of an integer dtype (class indices), got {target.dtype}")
-    expected = () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
-    if target.shape != expected:
-        layout = ("a 0-D target for a (C,) input" if x.ndim == 1
-                  else "target (N, d1, ..., dK) for input (N, C, d1, ..., dK)")
-        raise ValueError(f"{op}: expected target of shape {expected} ({layout}), got {target.shape} "
-                         f"for input of shape {x.shape}")
-    flat = target.reshape(-1) if target.ndim != 1 else target
-    if flat.dtype != np.int64:
-        flat = flat.astype(np.int64)
+    flat = checks.index_target(op, x, target)
     w = _NO_WEIGHT[scores.dtype.char] if weight is None else weight
     mean = reduction == "mean"
     if log_softmax:
@@ -147,9 +88,9 @@ def _class_targets(op: str, x: np.ndarray, target: Any, ignore_index: int, score
         logp = scores
         bad, t, w_t_loss, total, denominator = _pick_kernel(scores, flat, w, ignore_index, mean)
     if bad >= 0:
-        raise ValueError(f"{op}: target {int(flat[bad])} is out of bounds: expected class "
-                         f"indices in [0, {scores.shape[1] - 1}] or ignore_index={ignore_index}")
-    out = w_t_loss[1].reshape(expected) if reduction == "none" else np.asarray(total, dtype=scores.dtype)
+        raise checks.out_of_bounds(op, np.asarray(target).reshape(-1)[bad], scores.shape[1], ignore_index)
+    shape = checks.loss_shape(x)
+    out = w_t_loss[1].reshape(shape) if reduction == "none" else np.asarray(total, dtype=scores.dtype)
     return logp, t, w_t_loss[0], out, scores.dtype.type(denominator)
 
 
@@ -196,98 +137,62 @@ def _log_softmax_pick_kernel(scores, target, weight, ignore_index, mean):
 
 def cross_entropy_forward(input: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None,
                           ignore_index: int = -100, reduction: str = "mean",
-                          label_smoothing: float = 0.0) -> tuple[np.ndarray, dict]:
-    """Cross-entropy of logits, as ``torch.nn.functional.cross_entropy`` (log-softmax + NLL, smoothed).
-
-    Shapes:   input (C,), (N, C) or (N, C, d1, ..., dK); target either class indices (an integer array:
-              0-D, (N,) or (N, d1, ..., dK)) or class probabilities (a float array shaped like input);
-              weight (C,) or None -> out: 'none' the shape of the per-sample loss ((), (N,) or
-              (N, d1, ..., dK)), 'mean'/'sum' 0-D.
-    Forward:  logp = log_softmax(input, class axis); ε = label_smoothing; w_c = weight[c] (1 if None).
-              Class indices t_i, m_i = [t_i != ignore_index]:
-                  loss_i = m_i · ((1-ε) · w_{t_i} · (-logp[i, t_i]) + (ε/C) · Σ_c w_c · (-logp[i, c]))
-                  'mean' = Σ_i loss_i / W with W = Σ_i m_i · w_{t_i}   (nan when W = 0, as torch)
-              Probabilities p: q = (1-ε) · p + ε/C,  loss_i = -Σ_c w_c · q[i, c] · logp[i, c],
-                  'mean' = Σ_i loss_i / M  (M = number of samples, weights do not enter the divisor)
-    Backward: g_i = dout_i ('none'), dout ('sum') or dout / W (resp. dout / M) ('mean'), 0 on ignored rows;
-              dlogp[i, c] = -g_i · ((1-ε) · w_{t_i} · [c = t_i] + (ε/C) · w_c)   (indices)
-              dlogp[i, c] = -g_i · w_c · q[i, c]                                    (probabilities)
-              dinput = dlogp - softmax(input) · Σ_c dlogp[i, c]
-    Cache:    log-probabilities and what the gradient formula above needs.
-    """
+                          label_smoothing: float = 0.0) -> tuple[np.ndarray, CrossEntropyCache]:
+    """Cross-entropy of logits, as ``torch.nn.functional.cross_entropy``: the math, shapes and checks of
+    :func:`scratch.functional.loss.cross_entropy_forward`. Cache: :class:`CrossEntropyCache`."""
     op = "cross_entropy"
-    x = _class_scores(op, input)
-    n_classes = x.shape[0] if x.ndim == 1 else x.shape[1]
-    reduction = check_reduction(op, reduction)
-    ignore_index = _index(op, ignore_index)
-    if type(label_smoothing) is not float and (isinstance(label_smoothing, (bool, np.bool_))
-                                               or not isinstance(label_smoothing, Real)):
-        raise TypeError(f"{op}: expected label_smoothing to be a float, got {label_smoothing!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"{op}: label_smoothing must be between 0.0 and 1.0, got {label_smoothing}")
-    w = _class_weight(op, weight, x, n_classes)
+    x, w, ignore_index, reduction = checks.class_loss_args(op, input, weight, ignore_index, reduction)
+    eps = checks.label_smoothing(op, label_smoothing)
+    n_classes = checks.n_classes(x)
     dt = x.dtype.type
-    loss_shape = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
-    cache = {"input_shape": x.shape, "loss_shape": loss_shape, "weight": w,
-             "reduction": reduction, "label_smoothing": float(label_smoothing)}
 
-    if not (isinstance(target, np.ndarray) and target.dtype.kind == "f"):
-        logp, t, w_t, nll, denominator = _class_targets(op, x, target, ignore_index, _class_rows(x), w,
-                                                        reduction, log_softmax=True)
-        cache.update(kind="indices", logp=logp, target=t, w_t=w_t, denominator=denominator)
-        if label_smoothing == 0:
+    if not checks.is_probabilities(target):
+        logp, t, w_t, nll, denominator = _pick(op, x, target, ignore_index, class_rows(x), w, reduction,
+                                               log_softmax=True)
+        cache = CrossEntropyCache("indices", logp, t, w_t, None, w, denominator, reduction, eps, x.shape)
+        if eps == 0:
             return nll, cache
         # The two parts are reduced separately, as torch does (so W = 0 gives nan, not inf).
-        a, b = dt(1 - label_smoothing), dt(label_smoothing / n_classes)
+        a, b = dt(1 - eps), dt(eps / n_classes)
         smooth = np.where(t >= 0, -np.sum(logp if w is None else logp * w, axis=1), dt(0))
-        return np.asarray(a * nll + b * _reduce(smooth.reshape(loss_shape), reduction, denominator)), cache
+        return np.asarray(a * nll + b * _reduce(smooth.reshape(checks.loss_shape(x)), reduction, denominator)), cache
 
-    check_same_dtype(op, "input", x, "target", target)
-    if target.shape != x.shape:
-        raise ValueError(f"{op}: expected class-probability target of the input's shape {x.shape}, "
-                         f"got {target.shape}")
-    if ignore_index >= 0:
-        raise ValueError(f"{op}: ignore_index is not supported for class-probability targets "
-                         f"(got ignore_index={ignore_index})")
-    logp = log_softmax_rows(_class_rows(x))
-    q = _class_rows(np.ascontiguousarray(target))
-    if label_smoothing > 0:
-        q = q * dt(1 - label_smoothing) + dt(label_smoothing / n_classes)
+    q = class_rows(checks.probability_target(op, x, target, ignore_index))
+    logp = log_softmax_rows(class_rows(x))
+    if eps > 0:
+        q = q * dt(1 - eps) + dt(eps / n_classes)
     weighted_q = q if w is None else q * w
     denominator = dt(logp.shape[0])
-    cache.update(kind="probabilities", logp=logp, weighted_q=weighted_q, denominator=denominator)
+    cache = CrossEntropyCache("probabilities", logp, None, None, weighted_q, w, denominator, reduction, eps, x.shape)
     loss = -np.sum(weighted_q * logp, axis=1)
-    return _reduce(loss.reshape(loss_shape), reduction, denominator), cache
+    return _reduce(loss.reshape(checks.loss_shape(x)), reduction, denominator), cache
 
 
-def cross_entropy_backward(dout: Any, cache: dict) -> np.ndarray:
-    """Gradient of :func:`cross_entropy_forward` with respect to ``input``. Math: see the forward.
-
-    Shapes:   dout 0-D ('mean'/'sum') or the per-sample loss shape ('none') -> dinput (input's shape)
-    """
+def cross_entropy_backward(dout: Any, cache: CrossEntropyCache) -> np.ndarray:
+    """Gradient of :func:`cross_entropy_forward` with respect to ``input`` (math: the reference's)."""
     op = "cross_entropy_backward"
-    logp, w, reduction = cache["logp"], cache["weight"], cache["reduction"]
+    logp, w, reduction = cache.logp, cache.weight, cache.reduction
     dt = logp.dtype.type
-    dout = _upstream(op, dout, reduction, cache["loss_shape"], logp.dtype)
+    dout = checks.upstream(op, dout, reduction, checks.loss_shape(cache.input_shape), logp.dtype)
     n_rows, n_classes = logp.shape
-    eps = cache["label_smoothing"]
+    eps = cache.label_smoothing
     # torch's weighted mean with W = 0 yields inf · 0 = nan in the gradient, silently: so do we.
-    if cache["kind"] == "indices":
+    if cache.kind == "indices":
         dx = np.empty_like(logp)
         w_c = np.ones(n_classes, logp.dtype) if w is None else w
-        _cross_entropy_backward_kernel(logp, cache["target"], cache["w_t"], w_c,
-                                       dout.reshape(-1), _divisor(reduction, cache["denominator"]),
+        _cross_entropy_backward_kernel(logp, cache.target, cache.w_t, w_c,
+                                       dout.reshape(-1), _divisor(reduction, cache.denominator),
                                        dt(1 - eps), dt(eps / n_classes), eps > 0, dx)
-        return _from_class_rows(dx, cache["input_shape"])
+        return from_class_rows(dx, cache.input_shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         if reduction == "none":
             g = dout.reshape(-1)
         else:
-            scale = dout / cache["denominator"] if reduction == "mean" else dout
+            scale = dout / cache.denominator if reduction == "mean" else dout
             g = np.full(n_rows, scale, dtype=logp.dtype)
-        dlogp = -g[:, None] * cache["weighted_q"]
+        dlogp = -g[:, None] * cache.weighted_q
         drows = dlogp - np.exp(logp) * np.sum(dlogp, axis=1, keepdims=True)
-    return _from_class_rows(drows, cache["input_shape"])
+    return from_class_rows(drows, cache.input_shape)
 
 
 def _divisor(reduction: str, denominator: np.generic) -> np.generic:
@@ -316,43 +221,23 @@ def _cross_entropy_backward_kernel(logp, t, w_t, w_c, g, divisor, keep, share, s
 
 
 def nll_loss_forward(input: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None,
-                     ignore_index: int = -100, reduction: str = "mean") -> tuple[np.ndarray, dict]:
-    """Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``.
-
-    Shapes:   input (C,), (N, C) or (N, C, d1, ..., dK); target integer class indices 0-D, (N,) or
-              (N, d1, ..., dK); weight (C,) or None -> out: the target's shape ('none') or 0-D.
-    Forward:  loss_i = -m_i · w_{t_i} · input[i, t_i],  m_i = [t_i != ignore_index], w = 1 if None
-              'mean' = Σ_i loss_i / W,  W = Σ_i m_i · w_{t_i}   (nan when W = 0, as torch)
-    Backward: dinput[i, t_i] = -g_i · w_{t_i} on non-ignored rows, 0 elsewhere, with g_i = dout_i
-              ('none'), dout ('sum') or dout / W ('mean')
-    Cache:    targets, mask, target weights, W and the input's shape.
-    """
+                     ignore_index: int = -100, reduction: str = "mean") -> tuple[np.ndarray, NLLLossCache]:
+    """Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``: the math, shapes
+    and checks of :func:`scratch.functional.loss.nll_loss_forward`. Cache: :class:`NLLLossCache`."""
     op = "nll_loss"
-    x = _class_scores(op, input)
-    n_classes = x.shape[0] if x.ndim == 1 else x.shape[1]
-    reduction = check_reduction(op, reduction)
-    ignore_index = _index(op, ignore_index)
-    w = _class_weight(op, weight, x, n_classes)
-    _, t, w_t, out, denominator = _class_targets(op, x, target, ignore_index, _class_rows(x), w, reduction)
-    loss_shape = x.shape[:1] + x.shape[2:] if x.ndim > 1 else ()
-    cache = {"input_shape": x.shape, "dtype": x.dtype, "target": t, "w_t": w_t,
-             "denominator": denominator, "reduction": reduction, "loss_shape": loss_shape}
-    return out, cache
+    x, w, ignore_index, reduction = checks.class_loss_args(op, input, weight, ignore_index, reduction)
+    _, t, w_t, out, denominator = _pick(op, x, target, ignore_index, class_rows(x), w, reduction)
+    return out, NLLLossCache(t, w_t, denominator, reduction, x.shape)
 
 
-def nll_loss_backward(dout: Any, cache: dict) -> np.ndarray:
-    """Gradient of :func:`nll_loss_forward` with respect to ``input``. Math: see the forward.
-
-    Shapes:   dout 0-D ('mean'/'sum') or the target's shape ('none') -> dinput (input's shape)
-    """
-    op = "nll_loss_backward"
-    dtype, reduction, t = cache["dtype"], cache["reduction"], cache["target"]
-    dout = _upstream(op, dout, reduction, cache["loss_shape"], dtype)
-    shape = cache["input_shape"]
-    n_classes = shape[0] if len(shape) == 1 else shape[1]
-    drows = np.zeros((t.size, n_classes), dtype=dtype)
-    _nll_backward_kernel(t, cache["w_t"], dout.reshape(-1), _divisor(reduction, cache["denominator"]), drows)
-    return _from_class_rows(drows, shape)
+def nll_loss_backward(dout: Any, cache: NLLLossCache) -> np.ndarray:
+    """Gradient of :func:`nll_loss_forward` with respect to ``input`` (math: the reference's)."""
+    t, w_t, denominator, reduction, shape = cache
+    dtype = w_t.dtype
+    dout = checks.upstream("nll_loss_backward", dout, reduction, checks.loss_shape(shape), dtype)
+    drows = np.zeros((t.size, checks.n_classes(shape)), dtype=dtype)
+    _nll_backward_kernel(t, w_t, dout.reshape(-1), _divisor(reduction, denominator), drows)
+    return from_class_rows(drows, shape)
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -365,62 +250,38 @@ def _nll_backward_kernel(t, w_t, g, divisor, dx):
             dx[i, t[i]] = -((g[i] if g.shape[0] == n_rows else g[0]) / divisor) * w_t[i]
 
 
-def _pair(op: str, input: Any, target: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``input`` and ``target`` checked to be float arrays of one dtype and one shape."""
-    x = float_array(op, "input", input)
-    y = float_array(op, "target", target)
-    check_same_dtype(op, "input", x, "target", y)
-    if x.shape != y.shape:
-        raise ValueError(f"{op}: expected target of the input's shape {x.shape}, got {y.shape} "
-                         "(broadcasting is not supported)")
-    return x, y
-
-
 def mse_loss_forward(input: np.ndarray, target: np.ndarray,
-                     reduction: str = "mean") -> tuple[np.ndarray, tuple[np.ndarray, str]]:
-    """Mean squared error, as ``torch.nn.functional.mse_loss`` (same shapes required, no broadcasting).
-
-    Shapes:   input (*), target (*) -> out (*) ('none') or 0-D ('mean'/'sum')
-    Forward:  loss = (input - target)², reduced by sum, or by mean over all n elements (nan if n = 0)
-    Backward: dinput = (2/n) · (input - target) · dout ('mean'), 2 · (input - target) · dout otherwise
-    Cache:    (input - target, reduction).
-    """
-    op = "mse_loss"
-    reduction = check_reduction(op, reduction)
-    x, y = _pair(op, input, target)
+                     reduction: str = "mean") -> tuple[np.ndarray, RegressionCache]:
+    """Mean squared error, as ``torch.nn.functional.mse_loss``: see
+    :func:`scratch.functional.loss.mse_loss_forward`."""
+    reduction = checks.check_reduction("mse_loss", reduction)
+    x, y = checks.regression_pair("mse_loss", input, target)
     diff = x - y
-    return _reduce(diff * diff, reduction, x.dtype.type(x.size)), (diff, reduction)
+    return _reduce(diff * diff, reduction, x.dtype.type(x.size)), RegressionCache(diff, reduction)
 
 
-def mse_loss_backward(dout: Any, cache: tuple[np.ndarray, str]) -> np.ndarray:
-    """Gradient of :func:`mse_loss_forward` with respect to ``input``. Math: see the forward."""
+def mse_loss_backward(dout: Any, cache: RegressionCache) -> np.ndarray:
+    """Gradient of :func:`mse_loss_forward` with respect to ``input`` (math: the reference's)."""
     diff, reduction = cache
-    dout = _upstream("mse_loss_backward", dout, reduction, diff.shape, diff.dtype)
+    dout = checks.upstream("mse_loss_backward", dout, reduction, diff.shape, diff.dtype)
     norm = 2.0 / diff.size if reduction == "mean" and diff.size else 2.0
     return diff.dtype.type(norm) * diff * dout
 
 
 def l1_loss_forward(input: np.ndarray, target: np.ndarray,
-                    reduction: str = "mean") -> tuple[np.ndarray, tuple[np.ndarray, str]]:
-    """Mean absolute error, as ``torch.nn.functional.l1_loss`` (same shapes required, no broadcasting).
-
-    Shapes:   input (*), target (*) -> out (*) ('none') or 0-D ('mean'/'sum')
-    Forward:  loss = |input - target|, reduced by sum, or by mean over all n elements (nan if n = 0)
-    Backward: dinput = sign(input - target) · dout / n ('mean'; without / n otherwise), and
-              sign(0) = 0, so the gradient where input == target is 0, as torch's
-    Cache:    (input - target, reduction).
-    """
-    op = "l1_loss"
-    reduction = check_reduction(op, reduction)
-    x, y = _pair(op, input, target)
+                    reduction: str = "mean") -> tuple[np.ndarray, RegressionCache]:
+    """Mean absolute error, as ``torch.nn.functional.l1_loss``: see
+    :func:`scratch.functional.loss.l1_loss_forward`."""
+    reduction = checks.check_reduction("l1_loss", reduction)
+    x, y = checks.regression_pair("l1_loss", input, target)
     diff = x - y
-    return _reduce(np.abs(diff), reduction, x.dtype.type(x.size)), (diff, reduction)
+    return _reduce(np.abs(diff), reduction, x.dtype.type(x.size)), RegressionCache(diff, reduction)
 
 
-def l1_loss_backward(dout: Any, cache: tuple[np.ndarray, str]) -> np.ndarray:
-    """Gradient of :func:`l1_loss_forward` with respect to ``input``. Math: see the forward."""
+def l1_loss_backward(dout: Any, cache: RegressionCache) -> np.ndarray:
+    """Gradient of :func:`l1_loss_forward` with respect to ``input``; sign(nan) = 0, as torch.sign."""
     diff, reduction = cache
-    dout = _upstream("l1_loss_backward", dout, reduction, diff.shape, diff.dtype)
+    dout = checks.upstream("l1_loss_backward", dout, reduction, diff.shape, diff.dtype)
     if reduction == "mean" and diff.size:
         dout = dout / diff.dtype.type(diff.size)
-    return np.sign(diff) * dout
+    return np.sign(np.where(np.isnan(diff), diff.dtype.type(0), diff)) * dout

@@ -1,8 +1,8 @@
 """Loss layers over :mod:`scratch.functional.loss` (torch's signatures and defaults).
 
 ``loss = criterion(input, target)`` returns a NumPy array (0-D for 'mean'/'sum');
-``criterion.backward(dout=None)`` returns d loss / d input, with ``dout=None`` meaning 1 for the scalar
-reductions (it is required for ``reduction='none'``).
+``criterion.backward(dout=None)`` returns d loss / d input of the last forward, with ``dout=None`` meaning 1
+for the scalar reductions (it is required for ``reduction='none'``).
 """
 
 from __future__ import annotations
@@ -11,19 +11,24 @@ from typing import Any
 
 import numpy as np
 
-from scratch.functional import loss as F
+import scratch.functional as F
 from scratch.functional._checks import float_array, to_int
+from scratch.functional._checks.loss import check_reduction
 from scratch.nn.module import Module
 
 
 class _Loss(Module):
-    """Holds ``reduction`` and turns ``backward(dout=None)`` into ``backward(1)`` for scalar reductions."""
+    """Holds ``reduction`` and the last forward's cache; turns ``backward(dout=None)`` into ``backward(1)``
+    for scalar reductions."""
 
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        self.reduction = F.check_reduction(type(self).__name__, reduction)
+        self.reduction = check_reduction(type(self).__name__, reduction)
+        self._cache = None
 
     def _dout(self, dout: Any) -> Any:
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}: backward called before forward")
         if dout is not None:
             return dout
         if self.reduction == "none":
