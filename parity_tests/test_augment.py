@@ -10,6 +10,12 @@
 * random transforms: constructor parsing equals torchvision's; sampled parameters stay in torchvision's
   ranges (both samplers checked against the same bounds) and are the ones applied.
 * GaussianNoise, ToTensor, Normalize: the same formula on the same numbers.
+* torchvision's conventions: the rotation direction on screen (affine +angle clockwise, rotate +angle
+  counter-clockwise), TypeError for a number where translate / center take a sequence, nan and inf pixels
+  spreading exactly as torchvision's zero-padded sampling spreads them.
+
+Every test runs on both backends (the reference and the Numba warp); ``test_kernels_augment.py`` compares
+the two bit for bit.
 """
 
 from __future__ import annotations
@@ -242,6 +248,7 @@ def _assert_params_in_ranges(who: str, samples: list[dict], t, height: int, widt
 @example(args={"degrees": 0.0, "translate": [1.0, 0.0], "scale": [1.0, 1.0], "shear": 0.0, "height": 1,
                "width": 3}, seed=0)
 def test_random_affine_samples_torchvisions_ranges(args, seed):
+    args = dict(args)  # the explicit example is one dict shared by both backends' runs
     h, w = args.pop("height"), args.pop("width")
     case = f"{args} H={h} W={w}"
     ours = A.RandomAffine(**args, rng=seed)
@@ -302,6 +309,54 @@ def test_random_transforms_apply_their_sampled_params(img, seed, interpolation):
                 matrix = _get_inverse_affine_matrix([0.0, 0.0], -(angle_i % 360), [0.0, 0.0], 1.0, [0.0, 0.0])
                 mask = _round_off_mask(matrix, h, w, x.dtype)
                 _assert_nearest_matches("per-sample rotation", out[i], ref, mask, describe(img))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rotation_direction_on_screen(dtype):
+    """Image coordinates (y down): affine +90 moves a pixel right of the centre below it (clockwise on
+    screen), rotate +90 above it (counter-clockwise), as torchvision's; the docstrings say so."""
+    x = np.zeros((5, 5), dtype=dtype)
+    x[2, 4] = 1.0
+    for name, ours, ref, where in (
+            ("affine", A.affine(x, 90.0, [0, 0], 1.0, 0.0), F.affine(_torch_image(x), 90.0, [0, 0], 1.0, 0.0),
+             (4, 2)),
+            ("rotate", A.rotate(x, 90.0, center=(2.5, 2.5)), F.rotate(_torch_image(x), 90.0, center=[2.5, 2.5]),
+             (0, 2))):
+        assert np.argwhere(ours == 1).tolist() == [list(where)], f"{name}: {np.argwhere(ours == 1).tolist()}"
+        np.testing.assert_array_equal(ours, ref.numpy()[0], err_msg=name)
+    assert "clockwise on screen" in A.affine.__doc__ and "counter-clockwise on" in A.rotate.__doc__
+
+
+@pytest.mark.parametrize("kwargs", [{"translate": 0}, {"translate": (1,)}, {"center": 0}, {"center": (1.0,)}],
+                         ids=["translate=0", "translate=(1,)", "center=0", "center=(1.0,)"])
+def test_translate_and_center_errors_are_torchvisions(kwargs):
+    """A number where a sequence is expected is a TypeError, a sequence of the wrong length a ValueError."""
+    args = {"angle": 0.0, "translate": [0, 0], "scale": 1.0, "shear": 0.0, **kwargs}
+    with pytest.raises((TypeError, ValueError)) as ref:
+        F.affine(torch.zeros(1, 4, 4), **args)
+    with pytest.raises(ref.type, match="translate" if "translate" in kwargs else "center"):
+        A.affine(np.zeros((4, 4)), **args)
+    if "center" in kwargs:
+        with pytest.raises(ref.type, match="center"):
+            A.RandomRotation(5, center=kwargs["center"])
+
+
+@pytest.mark.parametrize("interpolation", ["nearest", "bilinear"])
+def test_nonfinite_pixels_reach_what_torchvision_reaches(interpolation):
+    """nan and inf pixels spread exactly where torchvision's zero-padded sampling spreads them (an
+    out-of-image neighbour reads 0, never a wrapped or clamped pixel), on both backends."""
+    x = np.linspace(0, 1, 36, dtype=np.float32).reshape(1, 6, 6)
+    x[0, 0, 0], x[0, 2, 5], x[0, 5, 3] = np.nan, np.inf, -np.inf
+    mode = F.InterpolationMode(interpolation)
+    for t in ([-0.5, -0.5], [0.5, 0.5], [-0.5, 0.3], [0.7, -0.5], [0.0, 0.0]):
+        for angle in (0.0, 7.0):
+            ours = A.affine(x, angle, t, 1.0, 0.0, interpolation, fill=0.5)
+            ref = F.affine(torch.from_numpy(x), angle, t, 1.0, 0.0, mode, fill=0.5).numpy()
+            case = f"translate={t} angle={angle} {interpolation}"
+            for what, test in (("nan", np.isnan), ("+inf", np.isposinf), ("-inf", np.isneginf)):
+                np.testing.assert_array_equal(test(ours), test(ref), err_msg=f"{what} pattern | {case}")
+            if interpolation == "bilinear":
+                assert_parity("affine bilinear (non-finite image)", ours, ref, case, reduction=4)
 
 
 class _FixedNormal:
@@ -399,6 +454,12 @@ def test_torch_impl_augmentation_matches_options():
      "interpolation"),
     (lambda: A.affine(np.zeros((2, 4, 4)), 0, [0, 0], 1, 0, fill=[0, 0, 0]), ValueError, "fill has 3 values"),
     (lambda: A.affine(np.zeros((4, 4)), "0", [0, 0], 1, 0), TypeError, "angle"),
+    (lambda: A.affine(np.zeros((4, 4)), 0, 0, 1, 0), TypeError, "translate"),
+    (lambda: A.affine(np.zeros((4, 4)), float("inf"), [0, 0], 1, 0), ValueError, "angle to be a finite"),
+    (lambda: A.affine(np.zeros((4, 4)), 0, [0, 0], 1, [float("nan")]), ValueError, "shear to be a finite"),
+    (lambda: A.rotate(np.zeros((4, 4)), float("nan")), ValueError, "angle to be a finite"),
+    (lambda: A.affine_per_sample(np.zeros((1, 1, 4, 4)), [np.inf], [[0, 0]], [1], [[0, 0]]), ValueError,
+     "finite angles"),
     (lambda: A.affine_per_sample(np.zeros((2, 1, 4, 4)), [0], [[0, 0]], [1], [[0, 0]]), ValueError,
      "2 parameter sets"),
     (lambda: A.rotate(np.zeros((4, 4)), 10, expand=True), NotImplementedError, "expand"),

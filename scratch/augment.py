@@ -5,21 +5,20 @@ Functional core (``affine``, ``rotate``, ``add_gaussian_noise``, ``normalize``) 
 ``RandomAffine``, ``GaussianNoise``, ``Compose``, ``ToTensor``, ``Normalize``) drawing their parameters from
 a NumPy ``Generator``.
 
-Affine warp, as ``torchvision.transforms.v2.functional.affine`` on tensors (inverse mapping, output pixel
-(i, j) samples the input at a point computed from torchvision's ``_get_inverse_affine_matrix``):
+Affine warp, as ``torchvision.transforms.v2.functional.affine`` on tensors: output pixel (i, j) samples
+the input at M⁻¹ (j, i), M the forward map about the centre C::
 
-    M = T · C · R(angle) · S(scale) · SHy(shear_y) · SHx(shear_x) · C⁻¹     (forward map, centre C)
-    θ = M⁻¹ (2×3, float64, then rounded to the image dtype);  base point (u, v) = (j - (W-1)/2, i - (H-1)/2)
-    g = (θ / (W/2, H/2)) · (u, v, 1)              (normalised grid, computed in the image dtype like torch)
-    source x = (g_x + 1)·W/2 - 1/2,  y = (g_y + 1)·H/2 - 1/2        (grid_sample, align_corners=False)
+    M = T · C · R(angle) · S(scale) · SHy(shear_y) · SHx(shear_x) · C⁻¹
 
-The source point is computed in the image dtype in torch's order of operations, the last step as one
-fused multiply-add like torch's vectorised CPU ``grid_sample``, so nearest sampling picks torch's pixel
-even where a point falls on a pixel boundary (e.g. scale 0.5, or right angles on even sizes).
+The warp itself (torchvision's inverse matrix, ``affine_grid`` and ``grid_sample``'s sampling in
+torch's order of operations) is :func:`scratch.functional.affine_warp` and
+:func:`scratch.functional.inverse_affine_matrices`: the reference reads like the math in
+``scratch/functional/augment.py``, the Numba engine is ``scratch/kernels/augment.py``, and the backend in
+force picks one. This module parses and checks torchvision's arguments and draws the random parameters.
 
-"nearest" reads the pixel at (rint(y), rint(x)) (ties to even) and ``fill`` outside; "bilinear" blends
-the four neighbours with zero padding, then ``out = (v - fill)·m + fill`` where m is the same blend of an
-all-ones image (torchvision's fill mask; ``fill=None`` skips it and leaves zero padding).
+Angles are in degrees in image coordinates (x to the right, y down): a positive ``affine`` angle turns the
+image clockwise on screen, a positive ``rotate`` angle counter-clockwise (``rotate(a)`` is
+``affine(-a)``), as torchvision's.
 
 Nothing here has a backward: augmentation runs on the data, before the model sees it.
 """
@@ -33,28 +32,31 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numba
 import numpy as np
-from numba.core import types
-from numba.core.extending import intrinsic
 
+import scratch.functional as F
 from scratch.functional._checks import check_ndim, float_array
-
-INTERPOLATIONS = ("nearest", "bilinear")
+from scratch.functional._checks.augment import INTERPOLATIONS
 
 Fill = float | Sequence[float] | None
 
 
 # ----------------------------------------------------------------------------------------- argument checks
 
-def _number(op: str, name: str, value: Any) -> float:
+def _number(op: str, name: str, value: Any, finite: bool = False) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{op}: expected {name} to be a number, got {value!r} ({type(value).__name__})")
+    if finite and not math.isfinite(value):
+        raise ValueError(f"{op}: expected {name} to be a finite number (degrees), got {value!r}")
     return float(value)
 
 
 def _pair(op: str, name: str, value: Any) -> tuple[float, float]:
-    if not isinstance(value, (Sequence, np.ndarray)) or isinstance(value, str) or len(value) != 2:
+    """Two numbers from a sequence; TypeError for a non-sequence, ValueError for another length (torchvision)."""
+    if not isinstance(value, (Sequence, np.ndarray)) or isinstance(value, str):
+        raise TypeError(f"{op}: expected {name} to be a sequence of two numbers, got {value!r} "
+                        f"({type(value).__name__})")
+    if len(value) != 2:
         raise ValueError(f"{op}: expected {name} to be a sequence of two numbers, got {value!r}")
     return _number(op, name, value[0]), _number(op, name, value[1])
 
@@ -62,9 +64,9 @@ def _pair(op: str, name: str, value: Any) -> tuple[float, float]:
 def _shear_pair(op: str, shear: Any) -> tuple[float, float]:
     """torchvision's parsing: a number s -> (s, 0); [s] -> (s, s); [sx, sy] -> (sx, sy)."""
     if isinstance(shear, numbers.Real) and not isinstance(shear, bool):
-        return float(shear), 0.0
+        return _number(op, "shear", shear, finite=True), 0.0
     if isinstance(shear, (Sequence, np.ndarray)) and not isinstance(shear, str) and len(shear) in (1, 2):
-        values = [_number(op, "shear", s) for s in shear]
+        values = [_number(op, "shear", s, finite=True) for s in shear]
         return (values[0], values[0]) if len(values) == 1 else (values[0], values[1])
     raise ValueError(f"{op}: expected shear to be a number or a sequence of one or two numbers, "
                      f"got {shear!r}")
@@ -114,154 +116,11 @@ def _centre_offset(op: str, center: Any, height: int, width: int) -> tuple[float
 # ----------------------------------------------------------------------------------------- affine warp
 
 def inverse_affine_matrices(angle: np.ndarray, translate: np.ndarray, scale: np.ndarray, shear: np.ndarray,
-                            center: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """torchvision's ``_get_inverse_affine_matrix`` for M parameter sets, bit for bit (float64).
-
-    Shapes:  angle (M,), translate (M, 2), scale (M,), shear (M, 2) in degrees -> (M, 6) row-major 2×3
-    Formula: a = cos(r - sy)/cos(sy), b = -(a·tan(sx) + sin(r)), c = sin(r - sy)/cos(sy),
-             d = cos(r) - c·tan(sx);  M⁻¹ = [[d, -b], [-c, a]] / scale, offset so that the centre (relative
-             to the image centre) is fixed after undoing the translation.
-    """
-    angle = np.ascontiguousarray(angle, dtype=np.float64)
-    translate = np.ascontiguousarray(translate, dtype=np.float64).reshape(-1, 2)
-    scale = np.ascontiguousarray(scale, dtype=np.float64)
-    shear = np.ascontiguousarray(shear, dtype=np.float64).reshape(-1, 2)
-    out = np.empty((angle.shape[0], 6), dtype=np.float64)
-    _inverse_affine_kernel(angle, translate, scale, shear, float(center[0]), float(center[1]), out)
-    return out
-
-
-@numba.njit(cache=True)
-def _inverse_affine_kernel(angle, translate, scale, shear, cx, cy, out):
-    deg2rad = math.pi / 180.0  # the constant CPython's math.radians multiplies by
-    for m in range(angle.shape[0]):
-        rot = angle[m] * deg2rad
-        sx = shear[m, 0] * deg2rad
-        sy = shear[m, 1] * deg2rad
-        cos_sy = math.cos(sy)
-        tan_sx = math.tan(sx)
-        rot_minus_sy = rot - sy
-        cx_plus_tx = cx + translate[m, 0]
-        cy_plus_ty = cy + translate[m, 1]
-        a = math.cos(rot_minus_sy) / cos_sy
-        b = -(a * tan_sx + math.sin(rot))
-        c = math.sin(rot_minus_sy) / cos_sy
-        d = math.cos(rot) - c * tan_sx
-        s = scale[m]
-        m0, m1, m3, m4 = d / s, -b / s, -c / s, a / s
-        out[m, 0] = m0
-        out[m, 1] = m1
-        out[m, 2] = 0.0 + (cx - m0 * cx_plus_tx - m1 * cy_plus_ty)
-        out[m, 3] = m3
-        out[m, 4] = m4
-        out[m, 5] = 0.0 + (cy - m3 * cx_plus_tx - m4 * cy_plus_ty)
-
-
-# Batches below this many pixels run serially: one training batch (64·28·28) takes ~0.5 ms on one core,
-# while waking a thread pool per call costs more than it saves on a busy 2-core machine.
-_PARALLEL_MIN_PIXELS = 1 << 20
-
-
-def _warp(x: np.ndarray, matrices: np.ndarray, interpolation: str, fill: np.ndarray,
-          use_mask: bool) -> np.ndarray:
-    """Apply inverse matrices ((1, 6): one for all, (N, 6): one per sample) to x (N, C, H, W)."""
-    n_img, _, height, width = x.shape
-    dtype = x.dtype.type
-    theta = matrices.astype(x.dtype)
-    coef = np.empty_like(theta)
-    coef[:, :3] = theta[:, :3] / dtype(0.5 * width)
-    coef[:, 3:] = theta[:, 3:] / dtype(0.5 * height)
-    coef = np.ascontiguousarray(np.broadcast_to(coef, (n_img, 6)))
-    base_x = (np.arange(width) - (width - 1) / 2).astype(x.dtype)
-    base_y = (np.arange(height) - (height - 1) / 2).astype(x.dtype)
-    consts = np.array([1.0, 0.5 * width, 0.5 * height, -0.5], dtype=x.dtype)
-    out = np.empty_like(x)
-    if x.size:
-        kernel = _affine_kernel_parallel if x.size >= _PARALLEL_MIN_PIXELS else _affine_kernel
-        kernel(x, coef, base_x, base_y, consts, fill, use_mask, interpolation == "bilinear", out)
-    return out
-
-
-@numba.njit(cache=True)
-def _affine_kernel(x, coef, base_x, base_y, consts, fill, use_mask, bilinear, out):
-    for n in range(x.shape[0]):
-        _affine_image(x, n, coef, base_x, base_y, consts, fill, use_mask, bilinear, out)
-
-
-@numba.njit(cache=True, parallel=True)
-def _affine_kernel_parallel(x, coef, base_x, base_y, consts, fill, use_mask, bilinear, out):
-    for n in numba.prange(x.shape[0]):
-        _affine_image(x, n, coef, base_x, base_y, consts, fill, use_mask, bilinear, out)
-
-
-@numba.njit(cache=True)
-def _affine_image(x, n, coef, base_x, base_y, consts, fill, use_mask, bilinear, out):
-    """Warp image n: grid point -> source point in the image dtype (torch's order of operations), sample."""
-    _, channels, height, width = x.shape
-    one, half_w, half_h, minus_half = consts[0], consts[1], consts[2], consts[3]
-    zero = one - one
-    wf = half_w + half_w
-    hf = half_h + half_h
-    r0, r1, r2, r3, r4, r5 = coef[n, 0], coef[n, 1], coef[n, 2], coef[n, 3], coef[n, 4], coef[n, 5]
-    for i in range(height):
-        for j in range(width):
-            gx = base_x[j] * r0 + base_y[i] * r1 + r2
-            gy = base_x[j] * r3 + base_y[i] * r4 + r5
-            ix = _fma(gx + one, half_w, minus_half)
-            iy = _fma(gy + one, half_h, minus_half)
-            if not bilinear:
-                rx = np.rint(ix)
-                ry = np.rint(iy)
-                if rx >= zero and rx <= wf - one and ry >= zero and ry <= hf - one:
-                    xi, yi = int(rx), int(ry)
-                    for c in range(channels):
-                        out[n, c, i, j] = x[n, c, yi, xi]
-                else:
-                    for c in range(channels):
-                        out[n, c, i, j] = fill[c]
-                continue
-            if not (ix > -one and ix < wf and iy > -one and iy < hf):
-                for c in range(channels):
-                    out[n, c, i, j] = fill[c] if use_mask else zero
-                continue
-            fx = np.floor(ix)
-            fy = np.floor(iy)
-            x0, y0 = int(fx), int(fy)
-            wx1 = ix - fx
-            wy1 = iy - fy
-            wx0 = one - wx1
-            wy0 = one - wy1
-            in_x0 = x0 >= 0
-            in_x1 = x0 + 1 < width
-            in_y0 = y0 >= 0
-            in_y1 = y0 + 1 < height
-            w_nw = wx0 * wy0 if in_x0 and in_y0 else zero
-            w_ne = wx1 * wy0 if in_x1 and in_y0 else zero
-            w_sw = wx0 * wy1 if in_x0 and in_y1 else zero
-            w_se = wx1 * wy1 if in_x1 and in_y1 else zero
-            mask = w_nw + w_ne + w_sw + w_se
-            xa = x0 if in_x0 else 0
-            xb = x0 + 1 if in_x1 else 0
-            ya = y0 if in_y0 else 0
-            yb = y0 + 1 if in_y1 else 0
-            for c in range(channels):
-                v = (x[n, c, ya, xa] * w_nw + x[n, c, ya, xb] * w_ne
-                     + x[n, c, yb, xa] * w_sw + x[n, c, yb, xb] * w_se)
-                if use_mask:
-                    v = (v - fill[c]) * mask + fill[c]
-                out[n, c, i, j] = v
-
-
-@intrinsic
-def _fma(typingctx, a, b, c):
-    """a·b + c rounded once (LLVM's fma), for float32 or float64 operands of one type."""
-    if not (isinstance(a, types.Float) and a == b == c):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fma(*args)
-
-    return a(a, b, c), codegen
+                            center: Sequence[float] = (0.0, 0.0)) -> np.ndarray:
+    """torchvision's ``_get_inverse_affine_matrix`` for M parameter sets, bit for bit (float64): see
+    :func:`scratch.functional.inverse_affine_matrices`. Shapes: angle (M,), translate (M, 2), scale (M,),
+    shear (M, 2) in degrees -> (M, 6)."""
+    return F.inverse_affine_matrices(angle, translate, scale, shear, center)
 
 
 def affine(img: np.ndarray, angle: float, translate: Sequence[float], scale: float,
@@ -272,14 +131,16 @@ def affine(img: np.ndarray, angle: float, translate: Sequence[float], scale: flo
     Shapes:   img (H, W), (C, H, W) or (N, C, H, W) float32/float64 -> same shape and dtype; a batch gets
               the same parameters for every image (see :func:`affine_per_sample` for one set per image)
     Forward:  out[..., i, j] = sample(img, M⁻¹ (j, i)), M the forward map of the module docstring; angle
-              in degrees (counter-clockwise on screen), translate (tx, ty) in pixels, shear in degrees (a
-              number: x only; one value: both axes; two values: (x, y)); fill the value outside (number or
-              one per channel; None: zero padding without torchvision's fill mask); center (x, y) in
-              pixels from the top-left corner (None: image centre).
+              in degrees, clockwise on screen (image coordinates, y down: a pixel right of the centre
+              moves below it at 90), translate (tx, ty) in pixels (a sequence: a number is a TypeError,
+              as in torchvision), shear in degrees (a number: x only; one value: both axes; two values:
+              (x, y)); fill the value outside (number or one per channel; None: zero padding without
+              torchvision's fill mask); center (x, y) in pixels from the top-left corner (None: image
+              centre).
     """
     op = "affine"
     x, ndim = _image(op, img)
-    angle = _number(op, "angle", angle)
+    angle = _number(op, "angle", angle, finite=True)
     tx, ty = _pair(op, "translate", translate)
     scale = _number(op, "scale", scale)
     if not scale > 0:
@@ -290,7 +151,7 @@ def affine(img: np.ndarray, angle: float, translate: Sequence[float], scale: flo
     centre = _centre_offset(op, center, x.shape[2], x.shape[3])
     matrices = inverse_affine_matrices(np.array([angle]), np.array([[tx, ty]]), np.array([scale]),
                                        np.array([[sx, sy]]), centre)
-    return _warp(x, matrices, mode, fill_values, use_mask).reshape(np.shape(img))
+    return F.affine_warp(x, matrices, mode, fill_values, use_mask).reshape(np.shape(img))
 
 
 def affine_per_sample(x: np.ndarray, angle: np.ndarray, translate: np.ndarray, scale: np.ndarray,
@@ -315,26 +176,31 @@ def affine_per_sample(x: np.ndarray, angle: np.ndarray, translate: np.ndarray, s
                              f"got shape {arr.shape}")
     if not np.all(scale > 0):
         raise ValueError(f"{op}: scale must be positive, got min {scale.min()}")
+    if not (np.all(np.isfinite(angle)) and np.all(np.isfinite(shear))):
+        raise ValueError(f"{op}: expected finite angles and shears (degrees), got angle {angle.tolist()} and "
+                         f"shear {shear.tolist()}")
     mode = _interpolation(op, interpolation)
     fill_values, use_mask = _fill_values(op, fill, x4.shape[1], x4.dtype)
     centre = _centre_offset(op, center, x4.shape[2], x4.shape[3])
     matrices = inverse_affine_matrices(angle, translate, scale, shear, centre)
-    return _warp(x4, matrices, mode, fill_values, use_mask)
+    return F.affine_warp(x4, matrices, mode, fill_values, use_mask)
 
 
 def rotate(img: np.ndarray, angle: float, interpolation: str = "nearest", expand: bool = False,
            center: Sequence[float] | None = None, fill: Fill = 0) -> np.ndarray:
-    """Rotate counter-clockwise by ``angle`` degrees about the centre, as torchvision's v2 ``F.rotate``.
+    """Rotate by ``angle`` degrees about the centre, as torchvision's v2 ``F.rotate``: counter-clockwise on
+    screen (image coordinates, y down: a pixel right of the centre moves above it at 90), i.e. the affine
+    warp with angle ``-angle``.
 
     Shapes:  img (H, W), (C, H, W) or (N, C, H, W) -> same shape and dtype (``expand=True`` unsupported)
     Forward: angle taken mod 360; without ``center``, 0 copies, 180 (and 90, 270 on square images) are exact
-             pixel permutations (torch.rot90); otherwise the affine warp with M = R(angle).
+             pixel permutations (torch.rot90); otherwise the affine warp with M = R(-angle).
     """
     op = "rotate"
     if expand:
         raise NotImplementedError(f"{op}: expand=True is not supported (the output keeps the input size)")
     x, _ = _image(op, img)
-    angle = _number(op, "angle", angle) % 360
+    angle = _number(op, "angle", angle, finite=True) % 360
     mode = _interpolation(op, interpolation)
     fill_values, use_mask = _fill_values(op, fill, x.shape[1], x.dtype)
     height, width = x.shape[2], x.shape[3]
@@ -345,7 +211,7 @@ def rotate(img: np.ndarray, angle: float, interpolation: str = "nearest", expand
     centre = _centre_offset(op, center, height, width)
     no_shift = np.zeros((1, 2))
     matrices = inverse_affine_matrices(np.array([-angle]), no_shift, np.ones(1), no_shift, centre)
-    return _warp(x, matrices, mode, fill_values, use_mask).reshape(np.shape(img))
+    return F.affine_warp(x, matrices, mode, fill_values, use_mask).reshape(np.shape(img))
 
 
 def add_gaussian_noise(img: np.ndarray, std: float, rng: np.random.Generator, mean: float = 0.0,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from parity_tests.strategies import distinct_array, float_dtypes, seeds
 
@@ -84,6 +85,27 @@ def random_affine_args(draw) -> dict:
     height, width = draw(st.integers(1, 40)), draw(st.integers(1, 40))
     return {"degrees": degrees, "translate": translate, "scale": scale, "shear": shear, "height": height,
             "width": width}
+
+
+@st.composite
+def warp_cases(draw, max_side: int = 9) -> dict:
+    """Arguments of ``affine_warp`` for the kernel-vs-reference suite: an (N, C, H, W) image drawn value by
+    value (in [0, 1], now and then nan or inf), inverse matrices (one for all or one per image, from the
+    parameters above), interpolation, per-channel fill and the fill mask switch."""
+    dtype = draw(float_dtypes)
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    width = 32 if np.dtype(dtype) == np.float32 else 64
+    x = draw(arrays(dtype, (n, c, h, w), elements=st.floats(0, 1, width=width)))
+    for i in draw(st.lists(st.integers(0, x.size - 1), max_size=2)):
+        x.flat[i] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    m = draw(st.sampled_from([1, n]))
+    pair = st.tuples(_finite(-50, 50), _finite(-50, 50)) | st.just((0.0, 0.0))
+    params = {"angle": [draw(angles) for _ in range(m)], "translate": [draw(translates) for _ in range(m)],
+              "scale": [draw(scales) for _ in range(m)], "shear": [draw(pair) for _ in range(m)],
+              "center": draw(st.just((0.0, 0.0)) | st.tuples(_finite(-w, w), _finite(-h, h)))}
+    return {"x": x, "params": params, "interpolation": draw(interpolations),
+            "fill": draw(st.lists(_finite(0, 1), min_size=c, max_size=c)), "use_mask": draw(st.booleans())}
 
 
 def describe(case: dict) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from parity_tests.strategies import float_dtypes, seeds
 
@@ -103,6 +104,47 @@ def optim_cases(draw, kind: str) -> OptimCase:
     return OptimCase(kind=kind, dtype=dtype, shapes=shapes, groups=groups, defaults=defaults,
                      overrides=overrides, steps=draw(st.integers(30, 36)), seed=draw(seeds),
                      grad_prob=draw(st.sampled_from([1.0, 0.85])))
+
+
+@dataclass
+class AdamStepCase:
+    """Arrays and options for one run of Adam steps: ``param``, one gradient per step (``grads[t]``),
+    the keyword options, and whether the parameter is a non-contiguous view (``transposed``)."""
+
+    param: np.ndarray
+    grads: np.ndarray
+    options: dict[str, Any]
+    amsgrad: bool
+    transposed: bool
+
+    def __str__(self) -> str:
+        return (f"{self.param.dtype} shape={self.param.shape} steps={self.grads.shape[0]} options={self.options} "
+                f"amsgrad={self.amsgrad} transposed={self.transposed} param={self.param.tolist()} "
+                f"grads={self.grads.tolist()}")
+
+
+def _values(dtype: Any) -> st.SearchStrategy[float]:
+    """Mostly finite values in [-4, 4] (so failures shrink to small numbers), now and then 0, -0 or nan."""
+    width = 32 if np.dtype(dtype) == np.float32 else 64
+    return st.one_of(st.floats(-4, 4, width=width), st.sampled_from([0.0, -0.0, math.nan]))
+
+
+@st.composite
+def adam_step_cases(draw) -> AdamStepCase:
+    """A parameter (up to 3-D, sometimes a 512-row one), 1..12 steps of drawn gradients, Adam's options
+    with every switch (lerp's |1-β1| < 0.5 test, coupled/decoupled decay, amsgrad, maximize)."""
+    dtype = draw(float_dtypes)
+    shape = draw(st.sampled_from([(512, 3)]) | st.lists(st.integers(1, 4), min_size=0, max_size=3).map(tuple))
+    steps = draw(st.integers(1, 12))
+    param = draw(arrays(dtype, shape, elements=_values(dtype)))
+    grads = draw(arrays(dtype, (steps, *shape), elements=_values(dtype)))
+    options = {"lr": draw(st.sampled_from([1e-3, 0.1]) | st.floats(1e-4, 0.5)),
+               "beta1": draw(st.sampled_from([0.0, 0.5, 0.9]) | st.floats(0.0, 0.99)),
+               "beta2": draw(st.sampled_from([0.0, 0.5, 0.999]) | st.floats(0.0, 0.9999)),
+               "eps": draw(st.sampled_from([1e-8, 1e-3])), "weight_decay": draw(st.sampled_from([0.0, 0.01, 0.1])),
+               "maximize": draw(st.booleans()), "decoupled_weight_decay": draw(st.booleans())}
+    return AdamStepCase(param=param, grads=grads, options=options, amsgrad=draw(st.booleans()),
+                        transposed=len(shape) >= 2 and draw(st.booleans()))
 
 
 @dataclass

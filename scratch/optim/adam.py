@@ -1,12 +1,15 @@
-"""Adam and AdamW (torch.optim.Adam / torch.optim.AdamW), sharing one update with a decoupled-decay flag."""
+"""Adam and AdamW (torch.optim.Adam / torch.optim.AdamW), sharing one update with a decoupled-decay flag.
+
+The step itself is :func:`scratch.functional.adam_step` (reference: ``scratch/functional/optim.py``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numba
 import numpy as np
 
+import scratch.functional as F
 from scratch.nn.module import Parameter
 from scratch.optim.optimizer import Optimizer, ParamsT
 
@@ -24,7 +27,8 @@ class Adam(Optimizer):
         v̂ = max(v̂, v)                  (amsgrad only; state["max_exp_avg_sq"])
         θ = θ - (γ / (1 - β1^t))·m / (sqrt(v or v̂) / sqrt(1 - β2^t) + eps)
 
-    State arrays keep the parameter's dtype; ``step`` is a float32 scalar array, as in torch.
+    State arrays keep the parameter's dtype; ``step`` is a float32 scalar array, as in torch. The update is
+    :func:`scratch.functional.adam_step` (its reference reads like the formula above).
     """
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
@@ -47,8 +51,6 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p: Parameter, group: dict[str, Any]) -> None:
-        lr, eps, wd = float(group["lr"]), float(group["eps"]), float(group["weight_decay"])
-        beta1, beta2 = (float(b) for b in group["betas"])
         state = self.state[p]
         if len(state) == 0:
             state["step"] = np.zeros((), dtype=np.float32)
@@ -57,63 +59,12 @@ class Adam(Optimizer):
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = np.zeros_like(p.data)
         state["step"] = np.array(float(state["step"]) + 1, dtype=np.float32)
-        step = float(state["step"])
-        p.data = _contiguous(p.data)
-        for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
-            if key in state:
-                state[key] = _contiguous(state[key])
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        max_exp_avg_sq = state.get("max_exp_avg_sq", exp_avg_sq)
-        dt = p.data.dtype.type
-        w = 1 - beta1  # torch.lerp's weight
-        _adam_kernel(p.data.reshape(-1), np.ascontiguousarray(p.grad).reshape(-1), exp_avg.reshape(-1),
-                     exp_avg_sq.reshape(-1), max_exp_avg_sq.reshape(-1), dt(-1 if group["maximize"] else 1),
-                     wd != 0 and group["decoupled_weight_decay"], dt(1 - lr * wd), wd != 0 and not group[
-                         "decoupled_weight_decay"], dt(wd), abs(dt(w)) < 0.5, dt(w), dt(1) - dt(w), dt(beta2),
-                     dt(1 - beta2), bool(group["amsgrad"]), dt((1 - beta2**step) ** 0.5), dt(eps),
-                     dt(-(lr / (1 - beta1**step))))
-
-
-def _contiguous(a: np.ndarray) -> np.ndarray:
-    """``a`` itself when C-contiguous (so in-place updates reach it), else a C-contiguous copy."""
-    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
-
-
-@numba.njit(cache=True, error_model="numpy")
-def _adam_kernel(theta, grad, m, v, v_max, sign, decoupled, decay, coupled, wd, small_w, w, one_minus_w, beta2,
-                 one_minus_beta2, amsgrad, bias_correction2_sqrt, eps, neg_step_size):
-    """One Adam step of one parameter, element by element, in the order and dtype of torch's ops.
-
-    g = sign·∇; θ = θ·decay (decoupled); g = g + wd·θ (coupled); m = lerp(m, g, w) (torch's two formulas);
-    v = v·β2 + ((1-β2)·g)·g; v_max = max(v_max, v) (amsgrad); θ = θ + (-step_size·m) / (sqrt(v or v_max) /
-    sqrt(1-β2^t) + eps). Every scalar arrives in the parameter's dtype. One simple loop per stage (the
-    options are tested outside the loops), so that LLVM vectorises each.
-    """
-    n = theta.shape[0]
-    if decoupled:
-        for i in range(n):
-            theta[i] *= decay
-    g = grad
-    if sign != 1 or coupled:
-        g = np.empty_like(grad)
-        for i in range(n):
-            g[i] = sign * grad[i] + wd * theta[i] if coupled else sign * grad[i]
-    if small_w:
-        for i in range(n):
-            m[i] += w * (g[i] - m[i])
-    else:
-        for i in range(n):
-            m[i] = g[i] - (g[i] - m[i]) * one_minus_w
-    for i in range(n):
-        v[i] = v[i] * beta2 + one_minus_beta2 * g[i] * g[i]
-    second = v
-    if amsgrad:
-        for i in range(n):
-            if v[i] > v_max[i] or v[i] != v[i]:
-                v_max[i] = v[i]
-        second = v_max
-    for i in range(n):
-        theta[i] += neg_step_size * m[i] / (np.sqrt(second[i]) / bias_correction2_sqrt + eps)
+        beta1, beta2 = (float(b) for b in group["betas"])
+        F.adam_step(p.data, p.grad, state["exp_avg"], state["exp_avg_sq"],
+                    state.get("max_exp_avg_sq") if group["amsgrad"] else None, float(state["step"]),
+                    lr=float(group["lr"]), beta1=beta1, beta2=beta2, eps=float(group["eps"]),
+                    weight_decay=float(group["weight_decay"]), maximize=bool(group["maximize"]),
+                    decoupled_weight_decay=bool(group["decoupled_weight_decay"]))
 
 
 class AdamW(Adam):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
+import scratch.functional as F
 from scratch.nn.module import Parameter
 from scratch.optim.optimizer import Optimizer, ParamsT
 
@@ -22,7 +21,8 @@ class SGD(Optimizer):
         g = g + μ·b if nesterov else b          (μ ≠ 0)
         θ = θ - γ·g
 
-    The momentum buffer starts as the gradient itself, so dampening acts from the second step on.
+    The momentum buffer starts as the gradient itself, so dampening acts from the second step on. The update
+    is :func:`scratch.functional.sgd_step` (its reference reads like the formula above).
     """
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
@@ -40,17 +40,10 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def _update(self, p: Parameter, group: dict[str, Any]) -> None:
-        momentum, wd = float(group["momentum"]), float(group["weight_decay"])
-        grad = -p.grad if group["maximize"] else p.grad
-        if wd != 0:
-            grad = grad + wd * p.data
-        if momentum != 0:
-            state = self.state[p]
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = np.array(grad, dtype=p.data.dtype, copy=True)
-            else:
-                buf *= momentum
-                buf += (1 - float(group["dampening"])) * grad
-            grad = grad + momentum * buf if group["nesterov"] else buf
-        p.data -= float(group["lr"]) * grad
+        momentum = float(group["momentum"])
+        buf = self.state[p].get("momentum_buffer") if momentum != 0 else None  # torch keeps no state without
+        buf = F.sgd_step(p.data, p.grad, buf, lr=float(group["lr"]), momentum=momentum,
+                         dampening=float(group["dampening"]), weight_decay=float(group["weight_decay"]),
+                         nesterov=bool(group["nesterov"]), maximize=bool(group["maximize"]))
+        if buf is not None:
+            self.state[p]["momentum_buffer"] = buf
