@@ -255,7 +255,10 @@ def test_missing_files_without_download(tmp_path):
 
 def test_default_root(monkeypatch, tmp_path):
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
-    assert default_root() == Path("data")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert default_root() == tmp_path / "cache" / "scratchnet"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert default_root() == Path.home() / ".cache" / "scratchnet"
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
     assert default_root() == tmp_path
     assert default_root("elsewhere") == Path("elsewhere")
@@ -312,7 +315,30 @@ def test_unreachable_mirror_says_what_to_do(tmp_path):
     for needed in (url + "t10k-images-idx3-ubyte.gz", "--data-dir", DATA_DIR_ENV, "FashionMNIST/raw/*.gz",
                    MIRROR_ENV, "--dataset digits"):
         assert needed in message, f"{needed!r} missing from:\n{message}"
-    assert _left_in(tmp_path / "FashionMNIST" / "raw") == []
+    assert not (tmp_path / "FashionMNIST").exists(), "a failed download leaves no empty folders"
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("damage", ["label", "pixel", "dims"])
+def test_changed_idx_content_is_refused_on_load(tmp_path, data_root, damage):
+    """A valid gzip whose content differs from the known file (a changed label, a changed pixel, dims 28x28 ->
+    14x56 with the same bytes) is a ValueError naming the file: the SHA-256 is checked on every load."""
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    images, labels = MNIST.split_files(train=False)
+    src = data_root / "MNIST" / "raw"
+    content = {s: bytearray(gzip.decompress((src / f"{s}.gz").read_bytes())) for s in (images, labels)}
+    if damage == "label":
+        content[labels][8] = (content[labels][8] + 1) % 10
+    elif damage == "pixel":
+        content[images][16 + 400] ^= 0x01
+    else:
+        content[images][8:16] = (14).to_bytes(4, "big") + (56).to_bytes(4, "big")
+    changed = images if damage != "label" else labels
+    for stem, data in content.items():
+        (raw / f"{stem}.gz").write_bytes(gzip.compress(bytes(data)))
+    with pytest.raises(ValueError, match=re.escape(str(raw / f"{changed}.gz")) + ".*SHA-256"):
+        MNIST(tmp_path, train=False)
 
 
 @pytest.mark.data

@@ -19,6 +19,8 @@ from parity_tests.strategies import distinct_array, float_dtypes, seeds
 from scratch.nn.module import Module, Parameter
 from scratch.serialization import load, save
 
+pytestmark = pytest.mark.backend_independent
+
 
 class Net(Module):
     def __init__(self, rng: np.random.Generator, dtype=np.float64):
@@ -108,15 +110,46 @@ def test_crash_before_rename_keeps_the_previous_file(tmp_path, monkeypatch):
     assert _files(tmp_path) == ["model.npz"]
 
 
-def test_data_is_fsynced_before_the_rename(tmp_path, monkeypatch):
+def test_data_is_fsynced_before_the_rename_and_the_folder_after(tmp_path, monkeypatch):
+    import stat
+
     path, _, new = _old_and_new(tmp_path)
     events = []
     fsync, replace = os.fsync, os.replace
-    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), fsync(fd))[1])
+
+    def record_fsync(fd):
+        kind = "fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file"
+        events.append(kind)
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", record_fsync)
     monkeypatch.setattr(os, "replace", lambda a, b: (events.append("replace"), replace(a, b))[1])
     save(new, path)
-    assert events[:2] == ["fsync", "replace"]
+    expected = ["fsync file", "replace", "fsync dir"] if os.name == "posix" else ["fsync file", "replace"]
+    assert events == expected
     np.testing.assert_array_equal(load(path)["w"], new["w"])
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_written_files_get_the_users_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        save({"w": np.zeros(2)}, tmp_path / "w.npz")
+    finally:
+        os.umask(old)
+    if os.name == "posix":
+        assert (tmp_path / "w.npz").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_stale_temporaries_are_removed(tmp_path):
+    from scratch.serialization import remove_stale_temporaries
+
+    save({"w": np.zeros(2)}, tmp_path / "w.npz")
+    for name in (".w.npz.abc123.tmp", ".history.json.x.tmp"):
+        (tmp_path / name).write_bytes(b"half")
+    (tmp_path / "keep.tmp").write_bytes(b"not ours: not hidden")
+    assert remove_stale_temporaries(tmp_path) == [".history.json.x.tmp", ".w.npz.abc123.tmp"]
+    assert _files(tmp_path) == ["keep.tmp", "w.npz"]
 
 
 def _write(path, data: bytes):
@@ -150,13 +183,27 @@ def _corrupt_files(tmp_path) -> dict:
     }
 
 
+def _zip_header_damage(tmp_path, name: str, offset: int, value: int):
+    """A copy of a valid archive with one byte of its central directory entry set (flag or method bits)."""
+    good = tmp_path / "good2.npz"
+    save(OrderedDict(w=np.arange(10.0)), good)
+    raw = bytearray(good.read_bytes())
+    raw[raw.index(b"PK\x01\x02") + offset] = value
+    return _write(tmp_path / name, bytes(raw))
+
+
 CORRUPT = ["empty", "truncated", "bit flip in data", "random bytes", "pickle", "torch.save", ".npy",
-           "object array", "string array", "foreign zip"]
+           "object array", "string array", "foreign zip", "encrypted flag", "unknown method"]
 
 
 @pytest.mark.parametrize("kind", CORRUPT)
 def test_corrupt_or_foreign_file_gives_a_clear_error(tmp_path, kind):
-    path = _corrupt_files(tmp_path)[kind]
+    if kind == "encrypted flag":
+        path = _zip_header_damage(tmp_path, "flag.npz", 8, 0x01)  # general purpose flag: encrypted
+    elif kind == "unknown method":
+        path = _zip_header_damage(tmp_path, "method.npz", 10, 0x63)  # compression method 99
+    else:
+        path = _corrupt_files(tmp_path)[kind]
     if kind == "torch.save":
         torch.save({"w": torch.zeros(2)}, path)
     with pytest.raises(ValueError, match=re.escape(str(path))):

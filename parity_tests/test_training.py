@@ -18,7 +18,14 @@ from scratch.data import normalize_transform as normalize
 from scratch.models import build_model
 from scratch.nn.loss import CrossEntropyLoss
 from scratch.optim.lr_scheduler import ReduceLROnPlateau
-from scratch.training import NonFiniteLossError, evaluate, fit, train_one_epoch
+from scratch.training import (
+    NonFiniteLossError,
+    TrainingInterrupted,
+    evaluate,
+    fit,
+    request_stop,
+    train_one_epoch,
+)
 from torch_impl import training as ttraining
 from torch_impl.callbacks import EarlyStopping as TorchEarlyStopping
 from torch_impl.models import build_model as build_torch_model
@@ -243,5 +250,124 @@ def test_cli_torch_compile_trains_like_eager(tmp_path):
         np.testing.assert_allclose(compiled[key], eager[key], rtol=1e-5, err_msg=key)
     np.testing.assert_allclose(compiled["test_loss"], eager["test_loss"], rtol=1e-5)
     assert compiled["val_acc"] == eager["val_acc"] and compiled["test_acc"] == eager["test_acc"]
-    with pytest.raises(SystemExit, match="--resident and --compile apply to --engine torch only"):
-        main(["train", "--engine", "scratch", "--dataset", "digits", "--compile", "--out", str(tmp_path / "s")])
+    assert main(["train", "--engine", "scratch", "--dataset", "digits", "--compile", "--out", str(tmp_path / "s")]) == 2
+    assert not (tmp_path / "s").exists()
+
+
+class _Scripted:
+    """A model and criterion whose loss is scripted per batch: batch i gives loss ``losses[i]``."""
+
+    def __init__(self, losses):
+        self.losses, self.i = list(losses), 0
+
+    def train(self):
+        pass
+
+    def eval(self):
+        pass
+
+    def __call__(self, x, y=None):
+        if y is None:  # the model: logits that always predict class 0
+            return np.tile(np.array([[1.0, 0.0]]), (len(x), 1))
+        loss, self.i = self.losses[self.i % len(self.losses)], self.i + 1
+        return loss
+
+    def backward(self, *args, **kwargs):
+        return None
+
+    def parameters(self):
+        return []
+
+
+class _NoOpOptimizer:
+    def __init__(self, lr):
+        self.param_groups = [{"lr": lr}]
+
+    def zero_grad(self):
+        pass
+
+    def step(self):
+        pass
+
+
+class _Batches:
+    def __init__(self, sizes):
+        self.sizes = sizes
+
+    def __len__(self):
+        return len(self.sizes)
+
+    def __iter__(self):
+        for n in self.sizes:
+            yield np.zeros((n, 1)), np.arange(n) % 2
+
+
+def test_epoch_loss_is_the_sample_weighted_mean_of_batch_losses():
+    sizes, losses = [4, 4, 1], [1.0, 2.0, 10.0]  # uneven last batch: the plain mean (4.33) is wrong
+    scripted = _Scripted(losses)
+    metrics = {}
+    loss = train_one_epoch(scripted, _Batches(sizes), scripted, _NoOpOptimizer(0.1), metrics=metrics)
+    assert loss == pytest.approx((4 * 1.0 + 4 * 2.0 + 1 * 10.0) / 9, rel=1e-15)
+    assert metrics["accuracy"] == pytest.approx(5 / 9)  # class 0 is right for samples 0, 2, ... of each batch
+
+
+def test_history_lr_is_the_rate_used_in_the_epoch_before_the_scheduler_steps():
+    model = build_model("simple-nn", rng=np.random.default_rng(0))
+    opt = optim.SGD(list(model.parameters()), lr=0.01)
+    sched = ReduceLROnPlateau(opt, factor=0.5, patience=0, threshold=10.0)  # every epoch is a plateau
+    train, val = _digits_loaders()
+    history = fit(model, train, val, CrossEntropyLoss(), opt, epochs=3, scheduler=sched, progress=False, log=None)
+    assert history["lr"] == pytest.approx([0.01, 0.005, 0.0025], rel=1e-15)
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.00125, rel=1e-15)
+    assert len(history["train_acc"]) == 3 and all(0 <= a <= 1 for a in history["train_acc"])
+
+
+def test_empty_validation_set_is_refused_before_training():
+    model = build_model("simple-nn", rng=np.random.default_rng(0))
+    train, _ = _digits_loaders()
+    empty = DataLoader(Subset(Digits(train=False), np.arange(0)), 32)
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match="validation loader is empty"):
+        fit(model, train, empty, CrossEntropyLoss(), optim.SGD(list(model.parameters()), lr=0.1), epochs=1,
+            progress=False, log=None)
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+    result = evaluate(model, empty, CrossEntropyLoss())
+    assert np.isnan(result.loss) and np.isnan(result.accuracy)
+
+
+class _StopAt(_NaNAt):
+    """Batches of a loader; asks for a stop during (epoch, step)."""
+
+    def __iter__(self):
+        self.calls += 1
+        for i, batch in enumerate(self.loader, 1):
+            if (self.calls, i) == (self.epoch, self.step):
+                request_stop("SIGINT")
+            yield batch
+
+
+def test_stop_request_ends_at_the_step_boundary_naming_the_checkpoint(tmp_path):
+    model = build_model("simple-nn", rng=np.random.default_rng(0))
+    opt = optim.SGD(list(model.parameters()), lr=0.01)
+    train, val = _digits_loaders()
+    ckpt = tmp_path / "ckpt.npz"
+    with pytest.raises(TrainingInterrupted) as err:
+        fit(model, _StopAt(train, 2, 3), val, CrossEntropyLoss(), opt, epochs=3, checkpoint_path=ckpt,
+            progress=False, log=None)
+    stop = err.value
+    assert (stop.epoch, stop.step, stop.signal_name) == (2, 3, "SIGINT")
+    assert stop.checkpoint == str(ckpt) and stop.checkpoint_epoch == 1
+    assert load_checkpoint(ckpt)["epoch"] == 1
+
+
+def test_resume_from_a_checkpoint_lacking_a_key_names_the_file(tmp_path):
+    from scratch.checkpoint import save_checkpoint
+
+    ckpt = tmp_path / "ckpt.npz"
+    save_checkpoint(ckpt, {"epoch": 1, "model": {}, "optimizer": {}})
+    model = build_model("simple-nn", rng=np.random.default_rng(0))
+    train, val = _digits_loaders()
+    with pytest.raises(ValueError, match=f"{ckpt}.*missing history"):
+        fit(model, train, val, CrossEntropyLoss(), optim.SGD(list(model.parameters()), lr=0.1), epochs=2,
+            checkpoint_path=ckpt, resume=True, progress=False, log=None)

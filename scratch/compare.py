@@ -34,6 +34,8 @@ class CompareResult:
     max_weight_rel_diff: float = 0.0
     ms_per_step_scratch: float = 0.0  # median over steps
     ms_per_step_torch: float = 0.0
+    backend: str = ""  # scratch's backend (scratch.get_backend()) during the run
+    perf: dict = field(default_factory=dict)  # scratch.perf.info(), filled in by the CLI
 
 
 def make_optimizers(name: str, scratch_params, torch_params, lr: float):
@@ -71,7 +73,9 @@ def compare_engines(model: str = "lenet5", steps: int = 200, dtype: str = "float
     ref.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
     opt_ours, opt_ref = make_optimizers(optimizer, list(ours.parameters()), list(ref.parameters()), lr)
     crit_ours, crit_ref = CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
-    result = CompareResult(model=model, dtype=dtype, dataset=dataset)
+    import scratch
+
+    result = CompareResult(model=model, dtype=dtype, dataset=dataset, backend=scratch.get_backend())
     times_ours, times_ref = [], []
     batches = iter(loader)
     for _ in range(steps):

@@ -1,9 +1,12 @@
 """Save and load state dicts as ``.npz`` archives, written atomically.
 
-``save`` writes a temporary file next to the target, flushes and fsyncs it, then renames it over the target
-(``os.replace``, atomic on POSIX and Windows): a crash mid-write leaves the previous file untouched, never a
-half-written one. ``load`` reads only plain numeric arrays (no pickles) and raises ``ValueError`` naming
-the file for anything else: a truncated or corrupt archive, a foreign file, an object or string array.
+``save`` writes a temporary file next to the target, flushes and fsyncs it, gives it the mode a plain
+``open`` would (0666 minus the user's umask; the temporary file starts at 0600), then renames it over the
+target (``os.replace``, atomic on POSIX and Windows) and fsyncs the folder: a crash mid-write leaves the
+previous file untouched, never a half-written one, and at most a hidden ``.<name>.*.tmp`` file that
+:func:`remove_stale_temporaries` deletes. ``load`` reads only plain numeric arrays (no pickles) and raises
+``ValueError`` naming the file for anything else: a truncated or corrupt archive, a foreign file, an object
+or string array.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 import zipfile
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -19,6 +23,8 @@ from typing import IO, Any
 import numpy as np
 
 _NUMERIC_KINDS = "biufc"
+TEMP_SUFFIX = ".tmp"
+_umask_lock = threading.Lock()
 
 
 def save(obj: Any, path: str | os.PathLike) -> None:
@@ -47,11 +53,13 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), 0o666 & ~current_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -59,6 +67,30 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             os.remove(tmp)
         raise
     _fsync_directory(directory)
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back, under a lock)."""
+    with _umask_lock:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[str]:
+    """Delete the temporary files a killed :func:`atomic_write` left in ``directory``; return their names.
+
+    Only hidden ``.<name>.<random>.tmp`` files are touched. Call it only while no other process writes
+    into ``directory`` (the CLI holds the run folder's lock when it does).
+    """
+    removed = []
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(directory):
+            if entry.name.startswith(".") and entry.name.endswith(TEMP_SUFFIX) and entry.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(entry.path)
+                    removed.append(entry.name)
+    return sorted(removed)
 
 
 def _write_npz(f: Any, arrays: Mapping[str, np.ndarray]) -> None:
@@ -109,8 +141,8 @@ def load(path: str | os.PathLike) -> OrderedDict[str, np.ndarray]:
     try:
         with zipfile.ZipFile(path) as zf:
             return OrderedDict((name[:-4], _read_member(zf, name)) for name in zf.namelist())
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
-        raise ValueError(f"load: {path} is not a valid .npz state dict: {e}") from e
+    except Exception as e:  # zipfile raises RuntimeError / NotImplementedError for odd flag and method bits
+        raise ValueError(f"load: {path} is not a valid .npz state dict: {type(e).__name__}: {e}") from e
 
 
 def _read_member(zf: zipfile.ZipFile, name: str) -> np.ndarray:

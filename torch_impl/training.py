@@ -8,6 +8,7 @@ yield the same batches in the same order.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Callable, Iterator
@@ -16,11 +17,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from scratch.checkpoint import state_digest
 from scratch.serialization import atomic_write
-from scratch.training import Engine, EvalResult, NonFiniteLossError, _eval_result, _progress, run_fit
+from scratch.training import (
+    Engine,
+    EvalResult,
+    NonFiniteLossError,
+    _check_stop,
+    _eval_result,
+    _progress,
+    run_fit,
+)
 
 __all__ = ["DeviceLoader", "EvalResult", "NonFiniteLossError", "TensorLoader", "evaluate", "fit", "resolve_device",
-           "save_checkpoint", "load_checkpoint", "train_one_epoch"]
+           "save_checkpoint", "save_state", "load_checkpoint", "train_one_epoch"]
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -85,7 +95,8 @@ class DeviceLoader(TensorLoader):
             yield (self.transform(x) if self.transform is not None else x), self.y.index_select(0, index)
 
 
-def train_one_epoch(model, loader, criterion, optimizer, *, epoch: int = 1, progress: bool = False) -> float:
+def train_one_epoch(model, loader, criterion, optimizer, *, epoch: int = 1, progress: bool = False,
+                    metrics: dict | None = None) -> float:
     """See :func:`scratch.training.train_one_epoch`; ``loss.backward()`` does the backward pass.
 
     On CUDA the loss is not synchronised every step: the first non-finite step is tracked on the device and
@@ -96,10 +107,12 @@ def train_one_epoch(model, loader, criterion, optimizer, *, epoch: int = 1, prog
     sync_each_step = device.type == "cpu" or progress
     total = torch.zeros((), dtype=torch.float64, device=device)
     first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
     count = 0
     bar = _progress(loader, f"epoch {epoch} train", progress)
     for step, (x, y) in enumerate(bar, 1):
-        loss = criterion(model(x), y)
+        logits = model(x)
+        loss = criterion(logits, y)
         if sync_each_step:
             value = float(loss.detach())
             if not math.isfinite(value):
@@ -112,11 +125,15 @@ def train_one_epoch(model, loader, criterion, optimizer, *, epoch: int = 1, prog
         loss.backward()
         optimizer.step()
         total += loss.detach() * len(y)
+        correct += (logits.detach().argmax(dim=1) == y).sum()
         count += len(y)
+        _check_stop(epoch, step)
     bad_step = int(first_bad)
     if bad_step >= 0:
         raise NonFiniteLossError(epoch, bad_step, float("nan"))
-    return float(total) / max(count, 1)
+    if metrics is not None:
+        metrics["accuracy"] = int(correct) / count if count else math.nan
+    return float(total) / count if count else math.nan
 
 
 @torch.no_grad()
@@ -129,21 +146,49 @@ def evaluate(model, loader, criterion, *, progress: bool = False) -> EvalResult:
         total += float(criterion(logits, y)) * len(y)
         preds.append(logits.argmax(dim=1).cpu().numpy())
         labels.append(y.cpu().numpy())
+        _check_stop(0, 0)
     return _eval_result(total, preds, labels)
 
 
-def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
-    """``torch.save`` through :func:`scratch.serialization.atomic_write` (temporary file, fsync, rename)."""
+DIGEST_KEY = "__sha256__"
+
+
+def save_state(path: str | os.PathLike, state: Any) -> None:
+    """``torch.save(state)`` through :func:`scratch.serialization.atomic_write` (temporary file, fsync, rename).
+
+    The bytes are serialised in memory first, so a full disk is an ``OSError`` from the write itself
+    (torch's own writer reports it as "enforce fail ... unexpected pos").
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
     with atomic_write(path) as f:
-        torch.save(state, f)
+        f.write(buffer.getbuffer())
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
+    """:func:`save_state` of ``state`` plus its SHA-256 (:func:`scratch.checkpoint.state_digest`) under
+    ``__sha256__``, which :func:`load_checkpoint` verifies."""
+    save_state(path, {**state, DIGEST_KEY: state_digest(state)})
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a checkpoint written by :func:`save_checkpoint`; a corrupt file raises ValueError naming it."""
+    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``: no code runs on load) and
+    verify its SHA-256; a corrupt, altered or foreign file raises ValueError naming it."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"load_checkpoint: no such file: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable torch_impl checkpoint ({err})") from err
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # UnpicklingError, RuntimeError (zip), EOFError, ...: all mean "not readable"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"load_checkpoint: {path} is not a readable torch_impl checkpoint ({first})") from err
+    if not isinstance(state, dict) or DIGEST_KEY not in state:
+        raise ValueError(f"load_checkpoint: {path} is not a torch_impl checkpoint (no {DIGEST_KEY} checksum)")
+    stored = state.pop(DIGEST_KEY)
+    actual = state_digest(state)
+    if stored != actual:
+        raise ValueError(f"load_checkpoint: {path} is corrupt: its content does not match its SHA-256 (stored "
+                         f"{str(stored)[:16]}..., content {actual[:16]}...): the file was corrupted or altered")
+    return state
 
 
 def _rng_state() -> dict:
@@ -168,8 +213,9 @@ ENGINE = Engine(train_one_epoch=train_one_epoch, evaluate=evaluate, save_checkpo
 
 def fit(model, train_loader, val_loader, criterion, optimizer, *, epochs: int, scheduler=None,
         early_stopping=None, checkpoint_path: str | os.PathLike | None = None, resume: bool = False,
-        progress: bool = True, log: Callable[[str], None] | None = print) -> dict:
+        progress: bool = True, log: Callable[[str], None] | None = print, config: dict | None = None,
+        after_resume: Callable[[dict], None] | None = None) -> dict:
     """See :func:`scratch.training.fit`."""
     return run_fit(ENGINE, model, train_loader, val_loader, criterion, optimizer, epochs=epochs,
                    scheduler=scheduler, early_stopping=early_stopping, checkpoint_path=checkpoint_path,
-                   resume=resume, progress=progress, log=log)
+                   resume=resume, progress=progress, log=log, config=config, after_resume=after_resume)

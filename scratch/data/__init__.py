@@ -4,7 +4,9 @@
 - :mod:`scratch.data.datasets`: :class:`MNIST`, :class:`FashionMNIST` (torchvision's layout,
   ``<root>/<Name>/raw/*.gz``; downloads verified by SHA-256), :class:`Digits` (bundled with
   scikit-learn, no network), :func:`load_dataset`, :func:`resolve_auto_dataset`.
-  ``root``: argument, else ``$SCRATCH_DATA_DIR``, else ``./data``; download mirrors: argument, else
+  ``root``: argument, else ``$SCRATCH_DATA_DIR``, else the per-user cache (:func:`user_cache_dir`:
+  ``$XDG_CACHE_HOME/scratchnet`` or ``~/.cache/scratchnet``); IDX contents are verified by SHA-256 on every
+  load; download mirrors: argument, else
   ``$SCRATCH_DATA_MIRROR``, else the official ones.
 - :mod:`scratch.data.loader`: :func:`random_split`, :class:`Subset`, :class:`DataLoader` (float32 NCHW
   batches, seeded NumPy shuffling whose state can be saved and restored).
@@ -30,6 +32,7 @@ from scratch.data.datasets import (
     load_dataset,
     resize_bilinear,
     resolve_auto_dataset,
+    user_cache_dir,
 )
 from scratch.data.download import MIRROR_ENV
 from scratch.data.idx import content_sha256, read_idx
@@ -38,7 +41,7 @@ from scratch.data.loader import DataLoader, Subset, fetch_batch, random_split
 __all__ = [
     "DATA_DIR_ENV", "DATASET_NAMES", "MIRROR_ENV", "ArrayDataset", "DataLoader", "Digits", "FashionMNIST",
     "MNIST", "Subset", "content_sha256", "default_root", "fetch_batch", "load_dataset", "normalize_transform",
-    "random_split", "read_idx", "resize_bilinear", "resolve_auto_dataset",
+    "random_split", "read_idx", "resize_bilinear", "resolve_auto_dataset", "user_cache_dir",
 ]
 
 

@@ -23,10 +23,16 @@ DATASET_NAMES = ("fashion-mnist", "mnist", "digits")
 Transform = Callable[[np.ndarray], np.ndarray]
 
 
+def user_cache_dir() -> Path:
+    """The per-user data cache: ``$XDG_CACHE_HOME/scratchnet``, else ``~/.cache/scratchnet``."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base).expanduser() if base else Path.home() / ".cache") / "scratchnet"
+
+
 def default_root(root: str | os.PathLike | None = None) -> Path:
-    """The data folder: ``root`` if given, else ``$SCRATCH_DATA_DIR``, else ``./data``."""
+    """The data folder: ``root`` if given, else ``$SCRATCH_DATA_DIR``, else :func:`user_cache_dir`."""
     if root is None:
-        root = os.environ.get(DATA_DIR_ENV, "").strip() or "data"
+        root = os.environ.get(DATA_DIR_ENV, "").strip() or user_cache_dir()
     return Path(root).expanduser()
 
 
@@ -110,7 +116,8 @@ class MNIST(ArrayDataset):
         self.train = train
         images_stem, labels_stem = self.split_files(train)
         paths = self.locate(self.root, train, download=download, mirrors=mirrors, timeout=timeout)
-        images, labels = read_idx(paths[images_stem]), read_idx(paths[labels_stem])
+        images = read_idx(paths[images_stem], sha256=self.resources[images_stem])
+        labels = read_idx(paths[labels_stem], sha256=self.resources[labels_stem])
         where = f"{paths[images_stem]} and {paths[labels_stem]}"
         if images.dtype != np.uint8 or images.ndim != 3:
             raise ValueError(f"{paths[images_stem]}: expected uint8 images (N, H, W), got "
@@ -152,13 +159,23 @@ class MNIST(ArrayDataset):
             download_files(raw, {s: cls.resources[s] for s in missing},
                            resolve_mirrors(mirrors, cls.mirrors), cls.display_name, timeout)
         elif missing:
-            expected = ", ".join(str(raw / f"{s}.gz") for s in missing)
-            raise FileNotFoundError(
-                f"{cls.display_name} {'train' if train else 'test'} split not found: missing {expected}. "
-                f"Point --data-dir / {DATA_DIR_ENV} at a folder with {cls.folder}/raw/*.gz (torchvision's "
-                f"layout), or download them (--download / download=True; mirror: {MIRROR_ENV})."
-            )
+            raise FileNotFoundError(cls.missing_message(root, train, missing))
         return {s: _existing(raw, s) for s in stems}
+
+    @classmethod
+    def missing_message(cls, root: str | os.PathLike | None, train: bool, missing: Sequence[str]) -> str:
+        """One line: which files of a split are missing and how to provide them."""
+        raw = cls.raw_folder(root)
+        expected = ", ".join(str(raw / f"{s}.gz") for s in missing)
+        folder = default_root(root)
+        hint = ""
+        if folder.name in ("MNIST", "FashionMNIST", "raw") or (folder / "raw").is_dir():
+            hint = (f" ({folder} looks like a dataset folder itself: give the folder that contains "
+                    f"{cls.folder}/, e.g. {folder.parent if folder.name != 'raw' else folder.parent.parent})")
+        return (f"{cls.display_name} {'train' if train else 'test'} split not found: missing {expected}{hint}. "
+                f"Point --data-dir / {DATA_DIR_ENV} at a folder with {cls.folder}/raw/*.gz (torchvision's "
+                f"layout), or download them (scratchnet download / --download / download=True; mirror: "
+                f"{MIRROR_ENV}).")
 
     @classmethod
     def is_present(cls, root: str | os.PathLike | None = None, train: bool | None = None) -> bool:
@@ -281,7 +298,8 @@ def resolve_auto_dataset(root: str | os.PathLike | None = None, download: bool =
         for train in (True, False):
             FashionMNIST.locate(root, train, download=True, mirrors=mirrors, timeout=timeout)
     except (RuntimeError, OSError) as e:
-        first_line = str(e).splitlines()[0]
-        return "digits", (f"Fashion-MNIST not found in {raw} and could not be downloaded ({first_line}); "
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        why = "; ".join(lines[:2]) if lines else type(e).__name__
+        return "digits", (f"Fashion-MNIST not found in {raw} and could not be downloaded ({why}); "
                           "using scikit-learn's bundled digits (8×8 images resized to 28×28)")
     return "fashion-mnist", f"Fashion-MNIST downloaded to {raw}"

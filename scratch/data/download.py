@@ -14,6 +14,7 @@ where the MD5s of the ``.gz`` files that torchvision checks would reject the lat
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -61,7 +62,19 @@ def download_files(raw_folder: Path, files: Mapping[str, str], mirrors: Sequence
     mirror answered and what to do, when no mirror serves a good copy.
     """
     raw_folder = Path(raw_folder)
+    created = [p for p in (raw_folder, raw_folder.parent) if not p.exists()]
     raw_folder.mkdir(parents=True, exist_ok=True)
+    try:
+        _download_all(raw_folder, files, mirrors, dataset, timeout)
+    except BaseException:
+        for folder in created:  # leave no empty folders behind (raw first, then its parent)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def _download_all(raw_folder: Path, files: Mapping[str, str], mirrors: Sequence[str], dataset: str,
+                  timeout: float) -> None:
     folder = raw_folder.parent.name
     for stem, sha256 in files.items():
         filename = f"{stem}.gz"
@@ -94,7 +107,7 @@ def _failure_message(dataset: str, folder: str, raw_folder: Path, filename: str,
         "To fix it, either:",
         f"  - put the {dataset} files (torchvision's layout: <data dir>/{folder}/raw/*.gz) in {raw_folder}, "
         "or point --data-dir / SCRATCH_DATA_DIR at a folder that has them;",
-        f"  - or give a reachable mirror with the mirror option or {MIRROR_ENV} (base URLs; "
+        f"  - or give a reachable mirror in {MIRROR_ENV} (base URLs; "
         f"'{{name}}' in a URL becomes '{folder}');",
         "  - or use the digits dataset (--dataset digits): it ships with scikit-learn, no download needed.",
     ])

@@ -45,17 +45,23 @@ def content_sha256(path: str | Path) -> str:
     return hashlib.sha256(read_bytes(path)).hexdigest()
 
 
-def read_idx(path: str | Path) -> np.ndarray:
+def read_idx(path: str | Path, sha256: str | None = None) -> np.ndarray:
     """Read an IDX file (``.gz`` or raw) into an array, as torchvision's ``read_sn3_pascalvincent_tensor``.
 
     Shapes:  the dims stored in the header, e.g. (N, 28, 28) images or (N,) labels.
     Types:   0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64, returned in
              native byte order (a writable copy).
     Errors:  ValueError naming the file for a bad magic number, a file shorter than its header or dims
-             say (truncated), bytes after the data (trailing), or a corrupt gzip stream.
+             say (truncated), bytes after the data (trailing), or a corrupt gzip stream; with ``sha256``
+             (hex), also when the (decompressed) content has another SHA-256 (a changed pixel or label).
     """
     path = Path(path)
     raw = read_bytes(path)
+    if sha256 is not None:
+        got = hashlib.sha256(raw).hexdigest()
+        if got != sha256.lower():
+            raise ValueError(f"{path}: content SHA-256 is {got}, expected {sha256} (the file was changed or "
+                             f"damaged; delete it and download it again)")
     if len(raw) < 4:
         raise ValueError(f"{path}: truncated IDX file: {len(raw)} bytes, less than the 4-byte magic number")
     code, ndim = raw[2], raw[3]
