@@ -1,4 +1,5 @@
-"""conv2d (scratch.functional.conv) and Conv2d (scratch.nn.conv) against torch, finite differences, errors."""
+"""conv2d and pad2d (through the dispatching scratch.functional, so both backends) and Conv2d (scratch.nn.conv)
+against torch, finite differences, the inf corners, the argument forms and errors."""
 
 from __future__ import annotations
 
@@ -9,11 +10,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 from hypothesis import example, given
+from hypothesis import strategies as st
 
 from parity_tests.parity import assert_finite_difference, assert_parity
 from parity_tests.strategies import seeds
-from parity_tests.strategies.conv import ConvCase, conv_cases, small_conv_cases
-from scratch.functional.conv import conv2d_backward, conv2d_forward
+from parity_tests.strategies.conv import (
+    ConvCase,
+    ConvDraw,
+    conv_cases,
+    conv_draws,
+    pad_draws,
+    padding_mode_cases,
+    small_conv_cases,
+)
+from scratch.functional import conv2d_backward, conv2d_forward, pad2d_backward, pad2d_forward
 from scratch.nn.conv import Conv2d
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel lengths")
@@ -21,36 +31,58 @@ pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same' with even k
 f32, f64 = np.float32, np.float64
 
 
-def _torch_conv(case: ConvCase, x, w, b, dout):
-    """torch's out, dx, dw, db (db None without bias) for the same arrays."""
-    tx, tw = (torch.from_numpy(a.copy()).requires_grad_(True) for a in (x, w))
-    tb = None if b is None else torch.from_numpy(b.copy()).requires_grad_(True)
-    out = F.conv2d(tx, tw, tb, **case.kwargs())
+def _torch_conv(case: ConvCase, x, w, b, dout, module: bool = False):
+    """torch's out, dx, dw, db (db None without bias) for the same arrays: F.conv2d, or torch.nn.Conv2d
+    holding w and b (for the padding modes)."""
+    tx = torch.from_numpy(np.array(x)).requires_grad_(True)
+    if module:
+        conv = torch.nn.Conv2d(**case.module_kwargs(), dtype=torch.from_numpy(w).dtype)
+        with torch.no_grad():
+            conv.weight.copy_(torch.from_numpy(w))
+            if b is not None:
+                conv.bias.copy_(torch.from_numpy(b))
+        tw, tb = conv.weight, conv.bias
+        out = conv(tx)
+    else:
+        tw = torch.from_numpy(w.copy()).requires_grad_(True)
+        tb = None if b is None else torch.from_numpy(b.copy()).requires_grad_(True)
+        out = F.conv2d(tx, tw, tb, **case.kwargs())
     out.backward(torch.from_numpy(dout.copy()))
     return out, tx.grad, tw.grad, None if tb is None else tb.grad
 
 
-def _scale(ref, term: float, k: int) -> float:
-    """max(|ref|, sqrt(K)·max|term|): K terms of size <= term partially cancel to ~sqrt(K)·term, and
-    float32 rounding follows the partial sums, not the (possibly tiny) final value."""
-    return max(float(ref.detach().abs().max()) if ref.numel() else 0.0, term * math.sqrt(k))
+def _term_scales(case: ConvCase, x, w, b, dout, module: bool = False):
+    """Per entry of out, dx, dw, db: the sum of the absolute terms summed into it (torch's conv of |x|, |w|,
+    |b| and its gradients for |dout|, in float64): what rounding is proportional to where entries cancel."""
+    absolute = (None if a is None else np.abs(a).astype(np.float64) for a in (x, w, b, dout))
+    return [None if t is None else t.detach().numpy() for t in _torch_conv(case, *absolute, module=module)]
 
 
-def check_conv_parity(case: ConvCase) -> None:
-    """Forward and every gradient of scratch's conv2d equal torch autograd's, with a drawn dout."""
-    x, w, b, dout = case.arrays()
-    out, cache = conv2d_forward(x, w, b, **case.kwargs())
-    dx, dw, db = conv2d_backward(dout, cache)
-    t_out, t_dx, t_dw, t_db = _torch_conv(case, x, w, b, dout)
-    k = case.reductions()
-    mx, mw, md = (float(np.abs(a).max()) if a.size else 0.0 for a in (x, w, dout))
-    assert_parity("conv2d.out", out, t_out, case, k["out"], _scale(t_out, mx * mw, k["out"]))
-    assert_parity("conv2d.dx", dx, t_dx, case, k["dx"], _scale(t_dx, mw * md, k["dx"]))
-    assert_parity("conv2d.dw", dw, t_dw, case, k["dw"], _scale(t_dw, mx * md, k["dw"]))
-    if case.bias:
-        assert_parity("conv2d.db", db, t_db, case, k["db"], _scale(t_db, md, k["db"]))
+def check_conv_parity(draw: ConvDraw, module: bool = False) -> None:
+    """Forward and every gradient of scratch's conv2d (or Conv2d with the case's padding mode) equal
+    torch autograd's, judged per entry against the size of its terms."""
+    case, x, w, b, dout = draw
+    if module:
+        conv = Conv2d(**case.module_kwargs(), dtype=case.dtype)
+        conv.weight.data[...] = w
+        if b is not None:
+            conv.bias.data[...] = b
+        out = conv(x)
+        dx = conv.backward(dout)
+        dw, db = conv.weight.grad, None if b is None else conv.bias.grad
     else:
-        assert db is None, f"conv2d.db: expected None without bias | case: {case}"
+        out, cache = conv2d_forward(x, w, b, **case.kwargs())
+        dx, dw, db = conv2d_backward(dout, cache)
+    refs = _torch_conv(case, x, w, b, dout, module)
+    scales = _term_scales(case, x, w, b, dout, module)
+    k = case.reductions()
+    for name, ours, ref, scale in zip(("out", "dx", "dw", "db"), (out, dx, dw, db), refs, scales, strict=True):
+        if name == "db" and not case.bias:
+            assert db is None, f"conv2d.db: expected None without bias | case: {case}"
+        else:
+            assert_parity(f"conv2d.{name}", ours, ref, case, k[name], scale)
+    if module:
+        return
     # input_grad=False: no dx, and the very same dw and db
     no_dx, dw2, db2 = conv2d_backward(dout, cache, input_grad=False)
     assert no_dx is None, f"conv2d(input_grad=False): expected dx None | case: {case}"
@@ -59,26 +91,92 @@ def check_conv_parity(case: ConvCase) -> None:
         np.testing.assert_array_equal(db2, db, err_msg=f"conv2d.db with input_grad=False | case: {case}")
 
 
-@given(case=conv_cases())
-@example(case=ConvCase(2, 3, 4, 1, 5, 6, (1, 1), dtype=f32, seed=1))  # kernel 1
-@example(case=ConvCase(2, 2, 3, 1, 9, 8, (2, 2), stride=3, padding=1, dtype=f32, seed=2))  # stride > kernel
-@example(case=ConvCase(3, 3, 5, 1, 7, 11, (3, 5), stride=(2, 3), padding=(1, 2), dilation=(2, 1), seed=3))
-@example(case=ConvCase(2, 4, 8, 4, 6, 6, (3, 3), padding=1, dtype=f32, seed=4))  # depthwise, groups == C_in
-@example(case=ConvCase(2, 2, 3, 1, 6, 7, (2, 4), padding="same", dtype=f32, seed=5))  # 'same', even kernel
-@example(case=ConvCase(1, 1, 2, 1, 5, 5, (2, 2), padding="same", dilation=(3, 1), seed=6))  # 'same', 3x1 pad
-@example(case=ConvCase(1, 2, 3, 1, 5, 5, (3, 3), padding="valid", bias=False, seed=7, unbatched=True))
-@example(case=ConvCase(2, 6, 16, 1, 14, 14, (5, 5), dtype=f32, seed=8))  # LeNet's conv2
-@example(case=ConvCase(1, 16, 32, 1, 6, 30, (3, 3), padding=1, dtype=f32, seed=9))  # 2 blocks of 3 rows
-@example(case=ConvCase(1, 32, 64, 1, 3, 30, (3, 3), padding=1, dtype=f32, seed=10))  # 1-row blocks, split GEMMs
-@example(case=ConvCase(1, 32, 64, 1, 9, 40, (3, 3), stride=2, padding=1, seed=11))  # 1-row blocks, strided
-def test_conv2d_matches_torch(case):
-    check_conv_parity(case)
+@given(draw=conv_draws())
+@example(draw=ConvCase(2, 3, 4, 1, 5, 6, (1, 1), dtype=f32, seed=1).seeded())  # kernel 1
+@example(draw=ConvCase(2, 2, 3, 1, 9, 8, (2, 2), stride=3, padding=1, dtype=f32, seed=2).seeded())  # s > k
+@example(draw=ConvCase(3, 3, 5, 1, 7, 11, (3, 5), stride=(2, 3), padding=(1, 2), dilation=(2, 1),
+                       seed=3).seeded())
+@example(draw=ConvCase(2, 4, 8, 4, 6, 6, (3, 3), padding=1, dtype=f32, seed=4).seeded())  # depthwise
+@example(draw=ConvCase(2, 2, 3, 1, 6, 7, (2, 4), padding="same", dtype=f32, seed=5).seeded())  # even kernel
+@example(draw=ConvCase(1, 1, 2, 1, 5, 5, (2, 2), padding="same", dilation=(3, 1), seed=6).seeded())
+@example(draw=ConvCase(1, 2, 3, 1, 5, 5, (3, 3), padding="valid", bias=False, seed=7, unbatched=True).seeded())
+@example(draw=ConvCase(2, 6, 16, 1, 14, 14, (5, 5), dtype=f32, seed=8).seeded())  # LeNet's conv2
+@example(draw=ConvCase(1, 16, 32, 1, 6, 30, (3, 3), padding=1, dtype=f32, seed=9).seeded())  # 2 row blocks
+@example(draw=ConvCase(1, 32, 64, 1, 3, 30, (3, 3), padding=1, dtype=f32, seed=10).seeded())  # split GEMMs
+@example(draw=ConvCase(1, 32, 64, 1, 9, 40, (3, 3), stride=2, padding=1, seed=11).seeded())  # strided blocks
+@example(draw=ConvCase(2, 2, 2, 1, 5, 6, (2, 3), stride=(2,), padding=(1,), dilation=(2,), seed=12).seeded())
+def test_conv2d_matches_torch(draw):
+    check_conv_parity(draw)
 
 
-@given(case=conv_cases())
-def test_conv2d_noncontiguous_inputs_give_identical_results(case):
+@given(draw=conv_draws(padding_mode_cases))
+@example(draw=ConvCase(2, 2, 3, 1, 4, 5, (3, 3), padding=(3, 4), padding_mode="reflect", seed=1).seeded())
+@example(draw=ConvCase(1, 2, 2, 2, 3, 3, (2, 4), padding="same", padding_mode="circular", dtype=f32,
+                       seed=2).seeded())
+@example(draw=ConvCase(2, 1, 2, 1, 3, 3, (2, 2), stride=2, padding=3, padding_mode="circular", seed=3).seeded())
+@example(draw=ConvCase(1, 1, 2, 1, 2, 2, (3, 3), padding=4, padding_mode="replicate", unbatched=True,
+                       seed=4).seeded())
+def test_conv2d_module_padding_modes_match_torch(draw):
+    """Conv2d(padding_mode=...) against torch.nn.Conv2d: out, dx, weight.grad, bias.grad."""
+    check_conv_parity(draw, module=True)
+
+
+@given(data=pad_draws())
+def test_pad2d_matches_torch_pad(data):
+    case, x, dout = data
+    out, cache = pad2d_forward(x, case.pad, case.mode)
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    t_out = F.pad(tx, case.pad, mode=case.mode)
+    t_out.backward(torch.from_numpy(dout.copy()))
+    assert_parity("pad2d.out", out, t_out, case)
+    # each dx entry sums the dout entries copied from it: scale = that sum over |dout|, K = the most of them
+    t_abs = tx.detach().clone().requires_grad_(True)
+    F.pad(t_abs, case.pad, mode=case.mode).backward(torch.from_numpy(np.abs(dout)))
+    t_count = tx.detach().clone().requires_grad_(True)
+    F.pad(t_count, case.pad, mode=case.mode).backward(torch.ones(t_out.shape, dtype=t_out.dtype))
+    terms = max(1, int(t_count.grad.max()))
+    assert_parity("pad2d.dx", pad2d_backward(dout, cache), tx.grad, case, terms, t_abs.grad.numpy())
+
+
+def test_conv2d_inf_weight_gives_torchs_dx():
+    """Issue 11's corner: one inf weight tap; dx is inf where that tap met dout, 0 where only zero weights
+    did (torch's [inf inf inf 0 0]), never the nan of inf·0 from columns outside the output."""
+    x = np.arange(1.0, 6.0).reshape(1, 1, 1, 5)
+    w = np.zeros((1, 1, 1, 3))
+    w[0, 0, 0, 0] = np.inf
+    for padding, expected in ((0, [np.inf] * 3 + [0, 0]), ((0, 1), [np.inf] * 4 + [0])):
+        out, cache = conv2d_forward(x, w, padding=padding)
+        dx, _, _ = conv2d_backward(np.ones_like(out), cache)
+        np.testing.assert_array_equal(dx.ravel(), expected, err_msg=f"padding={padding}")
+
+
+@pytest.mark.parametrize("where", ["weight", "x"])
+@given(draw=conv_draws(conv_cases(max_channels=2, max_batch=2, dtypes=st.just(f64))), data=st.data())
+@example(draw=ConvCase(1, 1, 1, 1, 1, 5, (1, 3), bias=False, seed=1).seeded(), data=None)
+@example(draw=ConvCase(1, 2, 3, 1, 4, 6, (2, 3), padding=(1, 2), seed=2).seeded(), data=None)
+@example(draw=ConvCase(2, 2, 2, 1, 3, 5, (1, 3), seed=3).seeded(), data=None)  # x inf in a wrap-around column
+def test_conv2d_one_inf_entry_matches_torchs_inf_nan_pattern(where, draw, data):
+    """One ±inf in the weight or in x: out, dx, dw, db have torch's infs and nans at the same places
+    (assert_parity compares the non-finite entries exactly) and match it elsewhere.
+
+    float64 only: torch's float32 CPU path (oneDNN) skips the padding taps, so an inf weight over a
+    padding pixel gives 0 there where its float64 path (and the formula, xp zero-padded) gives inf·0 = nan.
+    The float32 kernel's pattern is checked against the reference in test_kernels_conv.py."""
+    case, x, w, b, dout = draw
+    target = (w if where == "weight" else x).copy()
+    flat = target.reshape(-1)
+    first = 0 if where == "weight" else x.shape[-1] - 1  # examples: x's last column, read by a wrap-around
+    i = first if data is None else data.draw(st.integers(0, flat.size - 1), label="index")
+    sign = 1 if data is None else data.draw(st.sampled_from([1, -1]), label="sign")
+    flat[i] = sign * np.inf
+    arrays = (target, w) if where == "x" else (x, target)
+    check_conv_parity(ConvDraw(case, *arrays, b, dout))
+
+
+@given(draw=conv_draws())
+def test_conv2d_noncontiguous_inputs_give_identical_results(draw):
     """Transposed/sliced views of the same values give bit-identical out, dx, dw, db."""
-    x, w, b, dout = case.arrays()
+    case, x, w, b, dout = draw
     out, cache = conv2d_forward(x, w, b, **case.kwargs())
     grads = conv2d_backward(dout, cache)
 
@@ -101,11 +199,11 @@ def test_conv2d_noncontiguous_inputs_give_identical_results(case):
             np.testing.assert_array_equal(g_v, g, err_msg=f"conv2d.{name} on views | case: {case}")
 
 
-@given(case=small_conv_cases)
-@example(case=ConvCase(2, 2, 2, 2, 4, 5, (2, 3), stride=(2, 1), padding=(1, 2), dilation=(1, 2), seed=1))
-def test_conv2d_backward_matches_finite_differences(case):
+@given(draw=conv_draws(small_conv_cases))
+@example(draw=ConvCase(2, 2, 2, 2, 4, 5, (2, 3), stride=(2, 1), padding=(1, 2), dilation=(1, 2), seed=1).seeded())
+def test_conv2d_backward_matches_finite_differences(draw):
     """dx, dw, db against float64 central differences of the forward (independent of torch)."""
-    x, w, b, dout = case.arrays()
+    case, x, w, b, dout = draw
     kw = case.kwargs()
     out, cache = conv2d_forward(x, w, b, **kw)
     dx, dw, db = conv2d_backward(dout, cache)
@@ -215,17 +313,23 @@ def test_conv2d_module_without_bias_has_no_bias_grad():
 
 
 @pytest.mark.parametrize(("kwargs", "error", "match"), [
-    (dict(padding_mode="reflect"), ValueError, "only padding_mode='zeros' is supported"),
+    (dict(padding_mode="bogus"), ValueError, "padding_mode must be one of 'zeros', 'reflect', 'replicate'"),
+    (dict(padding_mode=None), ValueError, "padding_mode must be one of"),
     (dict(groups=0), ValueError, "groups to be positive"),
     (dict(in_channels=3, groups=2), ValueError, "in_channels must be divisible by groups"),
     (dict(out_channels=5, groups=2), ValueError, "out_channels must be divisible by groups"),
     (dict(padding="full"), ValueError, "invalid padding string 'full'"),
     (dict(padding="same", stride=2), ValueError, "padding='same' is not supported for strided"),
+    (dict(padding="same", stride=(2,)), ValueError, "padding='same' is not supported for strided"),
     (dict(padding=-1), ValueError, "padding to be >= 0"),
+    (dict(padding=()), ValueError, r"padding to be an int or a tuple of 1 or 2 ints, got \(\)"),
     (dict(stride=0), ValueError, "stride to be positive"),
+    (dict(stride=(1, 1, 1)), ValueError, "stride to be an int or a tuple of 1 or 2 ints"),
     (dict(dilation=(1, 0)), ValueError, "dilation to be positive"),
+    (dict(dilation=(0,)), ValueError, "dilation to be positive"),
     (dict(kernel_size=0), ValueError, "kernel_size to be positive"),
     (dict(kernel_size=(3, 3, 3)), ValueError, "kernel_size to be an int or a pair"),
+    (dict(kernel_size=(3,)), ValueError, "kernel_size to be an int or a pair"),  # torch's Conv2d fails too
     (dict(in_channels=2.0), TypeError, "in_channels to be an int"),
     (dict(dtype=np.int32), TypeError, "dtype float32 or float64"),
 ], ids=str)
@@ -233,6 +337,60 @@ def test_conv2d_module_rejects_bad_constructor_arguments(kwargs, error, match):
     args = dict(in_channels=4, out_channels=6, kernel_size=3) | kwargs
     with pytest.raises(error, match=match):
         Conv2d(**args)
+
+
+@pytest.mark.parametrize("kwargs", [dict(stride=(2,)), dict(padding=(1,)), dict(dilation=(2,)),
+                                    dict(stride=[2], padding=[1], dilation=(1,))], ids=str)
+def test_conv2d_module_expands_one_element_tuples_as_torch(kwargs):
+    """stride/padding/dilation=(v,) mean (v, v), as in torch.nn.Conv2d (its F.conv2d expands them)."""
+    ours = Conv2d(2, 3, 3, **kwargs, dtype=np.float64, rng=np.random.default_rng(0))
+    ref = torch.nn.Conv2d(2, 3, 3, **kwargs).double()
+    ref.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    for name in kwargs:
+        assert getattr(ours, name) == (kwargs[name][0],) * 2
+    x = np.random.default_rng(1).standard_normal((2, 2, 7, 6))
+    assert_parity("Conv2d.out", ours(x), ref(torch.from_numpy(x)), kwargs, 2 * 9)
+
+
+def test_conv2d_one_element_tuples_expand_as_torch():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((1, 2, 7, 6)), rng.standard_normal((3, 2, 3, 2))
+    kw = dict(stride=(2,), padding=(1,), dilation=[2])
+    out, _ = conv2d_forward(x, w, **kw)
+    assert_parity("conv2d.out", out, F.conv2d(torch.from_numpy(x), torch.from_numpy(w), **kw), kw, 12)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_conv2d_module_padding_mode_repr_and_state_dict_match_torch(mode):
+    config = dict(in_channels=2, out_channels=4, kernel_size=3, padding=1, padding_mode=mode)
+    ours, ref = Conv2d(**config), torch.nn.Conv2d(**config)
+    assert repr(ours) == repr(ref)
+    assert list(ours.state_dict()) == list(ref.state_dict()) == ["weight", "bias"]
+
+
+@pytest.mark.parametrize(("mode", "padding", "match"), [
+    ("reflect", 4, r"pad2d: reflect padding must be less than the size of its axis, got top pad 4"),
+    ("reflect", (1, 6), "pad2d: reflect padding must be less than the size of its axis, got left pad 6"),
+    ("circular", 5, "pad2d: circular padding must be at most the size of its axis, got top pad 5"),
+])
+def test_conv2d_module_padding_mode_rejects_pads_torch_rejects(mode, padding, match):
+    """x is 4 x 6: torch refuses a reflect pad >= the axis and a circular pad > it, so do we."""
+    m = Conv2d(1, 1, 3, padding=padding, padding_mode=mode, dtype=np.float64)
+    with pytest.raises(ValueError, match=match):
+        m(np.ones((1, 1, 4, 6)))
+    with pytest.raises(RuntimeError):
+        torch.nn.Conv2d(1, 1, 3, padding=padding, padding_mode=mode).double()(torch.ones(1, 1, 4, 6).double())
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    ((np.ones((2, 3)), (1, 1, 1, 1), "reflect"), "pad2d: expected x to be 3-D or 4-D"),
+    ((np.ones((1, 2, 3)), (1, 1, 1), "reflect"), r"pad2d: expected pad to be \(left, right, top, bottom\)"),
+    ((np.ones((1, 2, 3)), (1, 1, 1, -1), "constant"), "pad2d: expected pad to be >= 0, got -1"),
+    ((np.ones((1, 2, 3)), (0, 0, 0, 0), "edge"), "pad2d: expected mode to be one of constant, reflect"),
+])
+def test_pad2d_rejects_bad_arguments(args, match):
+    with pytest.raises(ValueError, match=match):
+        pad2d_forward(*args)
 
 
 def test_conv2d_module_backward_before_forward_raises():
@@ -258,7 +416,10 @@ G2 = dict(groups=2)
     ((X, np.ones((6, 2, 9, 1))), dict(groups=2, padding=1), ValueError, r"kernel \(9 x 1\) is larger"),
     ((X, W), dict(groups=2, stride=0), ValueError, "conv2d: expected stride to be positive, got 0"),
     ((X, W), dict(groups=2, stride=(1, -1)), ValueError, "conv2d: expected stride to be positive, got -1"),
-    ((X, W), dict(groups=2, stride=(1, 2, 3)), ValueError, "conv2d: expected stride to be an int or a pair"),
+    ((X, W), dict(groups=2, stride=(1, 2, 3)), ValueError, "conv2d: expected stride to be an int or a tuple of 1"),
+    ((X, W), dict(groups=2, stride=()), ValueError, r"conv2d: expected stride .* 1 or 2 ints, got \(\)"),
+    ((X, W), dict(groups=2, padding=[]), ValueError, r"conv2d: expected padding .* 1 or 2 ints, got \[\]"),
+    ((X, W), dict(groups=2, dilation=(0,)), ValueError, "conv2d: expected dilation to be positive, got 0"),
     ((X, W), dict(groups=2, stride=1.5), TypeError, "conv2d: expected stride to be an int"),
     ((X, W), dict(groups=2, dilation=0), ValueError, "conv2d: expected dilation to be positive, got 0"),
     ((X, W), dict(groups=2, padding=-1), ValueError, "conv2d: expected padding to be >= 0, got -1"),
