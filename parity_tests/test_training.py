@@ -12,7 +12,6 @@ import torch
 from scratch import optim
 from scratch.callbacks import EarlyStopping
 from scratch.checkpoint import load_checkpoint
-from scratch.compare import compare_engines
 from scratch.data import DataLoader, Digits, FashionMNIST, Subset, random_split
 from scratch.data import normalize_transform as normalize
 from scratch.models import build_model
@@ -28,6 +27,7 @@ from scratch.training import (
 )
 from torch_impl import training as ttraining
 from torch_impl.callbacks import EarlyStopping as TorchEarlyStopping
+from torch_impl.compare import compare_engines
 from torch_impl.models import build_model as build_torch_model
 
 UNTRAINED_BAR = 0.6  # an untrained 10-class model scores ~0.1; one epoch on 4,000 images clears 0.7

@@ -640,7 +640,7 @@ def cmd_compare(args, argv: Sequence[str]) -> int:
     """``scratchnet compare``."""
     _need_torch("compare")
     from scratch import perf
-    from scratch.compare import compare_engines
+    from torch_impl.compare import compare_engines
 
     backend = _use_backend(args)
     name = _resolve_dataset(args)

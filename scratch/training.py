@@ -74,7 +74,8 @@ def clear_stop() -> None:
     _stop["signal"] = None
 
 
-def _check_stop(epoch: int, step: int) -> None:
+def check_stop(epoch: int, step: int) -> None:
+    """Raise :class:`TrainingInterrupted` if a stop was requested (call at each step boundary)."""
     if _stop["signal"] is not None:
         name, _stop["signal"] = _stop["signal"], None
         raise TrainingInterrupted(epoch, step, name)
@@ -117,7 +118,8 @@ class EvalResult:
     labels: np.ndarray
 
 
-def _progress(loader: Iterable, desc: str, progress: bool) -> Iterable:
+def progress_bar(loader: Iterable, desc: str, progress: bool) -> Iterable:
+    """``loader`` wrapped in a tqdm bar (``progress=False``: no bar)."""
     return tqdm(loader, desc=desc, leave=False, disable=not progress, dynamic_ncols=True)
 
 
@@ -133,7 +135,7 @@ def train_one_epoch(model, loader, criterion, optimizer, *, epoch: int = 1, prog
     model.train()
     total, count, correct = 0.0, 0, 0
     skip_input_grad = takes_input_grad(model)
-    bar = _progress(loader, f"epoch {epoch} train", progress)
+    bar = progress_bar(loader, f"epoch {epoch} train", progress)
     for step, (x, y) in enumerate(bar, 1):
         logits = model(x)
         loss = float(criterion(logits, y))
@@ -150,7 +152,7 @@ def train_one_epoch(model, loader, criterion, optimizer, *, epoch: int = 1, prog
         correct += int(np.count_nonzero(np.argmax(logits, axis=1) == np.asarray(y)))
         if progress:
             bar.set_postfix(loss=f"{total / count:.4f}")
-        _check_stop(epoch, step)
+        check_stop(epoch, step)
     if metrics is not None:
         metrics["accuracy"] = correct / count if count else math.nan
     return total / count if count else math.nan
@@ -163,16 +165,17 @@ def evaluate(model, loader, criterion, *, progress: bool = False) -> EvalResult:
     """
     model.eval()
     total, preds, labels = 0.0, [], []
-    for x, y in _progress(loader, "eval", progress):
+    for x, y in progress_bar(loader, "eval", progress):
         logits = model(x)
         total += float(criterion(logits, y)) * len(y)
         preds.append(np.argmax(logits, axis=1))
         labels.append(np.asarray(y))
-        _check_stop(0, 0)
-    return _eval_result(total, preds, labels)
+        check_stop(0, 0)
+    return eval_result(total, preds, labels)
 
 
-def _eval_result(total: float, preds: list[np.ndarray], labels: list[np.ndarray]) -> EvalResult:
+def eval_result(total: float, preds: list[np.ndarray], labels: list[np.ndarray]) -> EvalResult:
+    """The :class:`EvalResult` of a summed loss and the batches' predictions and labels (NaN when empty)."""
     p = np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
     y = np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
     n = len(y)

@@ -23,9 +23,9 @@ from scratch.training import (
     Engine,
     EvalResult,
     NonFiniteLossError,
-    _check_stop,
-    _eval_result,
-    _progress,
+    check_stop,
+    eval_result,
+    progress_bar,
     run_fit,
 )
 
@@ -109,7 +109,7 @@ def train_one_epoch(model, loader, criterion, optimizer, *, epoch: int = 1, prog
     first_bad = torch.full((), -1, dtype=torch.int64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     count = 0
-    bar = _progress(loader, f"epoch {epoch} train", progress)
+    bar = progress_bar(loader, f"epoch {epoch} train", progress)
     for step, (x, y) in enumerate(bar, 1):
         logits = model(x)
         loss = criterion(logits, y)
@@ -127,7 +127,7 @@ def train_one_epoch(model, loader, criterion, optimizer, *, epoch: int = 1, prog
         total += loss.detach() * len(y)
         correct += (logits.detach().argmax(dim=1) == y).sum()
         count += len(y)
-        _check_stop(epoch, step)
+        check_stop(epoch, step)
     bad_step = int(first_bad)
     if bad_step >= 0:
         raise NonFiniteLossError(epoch, bad_step, float("nan"))
@@ -141,13 +141,13 @@ def evaluate(model, loader, criterion, *, progress: bool = False) -> EvalResult:
     """See :func:`scratch.training.evaluate`."""
     model.eval()
     total, preds, labels = 0.0, [], []
-    for x, y in _progress(loader, "eval", progress):
+    for x, y in progress_bar(loader, "eval", progress):
         logits = model(x)
         total += float(criterion(logits, y)) * len(y)
         preds.append(logits.argmax(dim=1).cpu().numpy())
         labels.append(y.cpu().numpy())
-        _check_stop(0, 0)
-    return _eval_result(total, preds, labels)
+        check_stop(0, 0)
+    return eval_result(total, preds, labels)
 
 
 DIGEST_KEY = "__sha256__"
