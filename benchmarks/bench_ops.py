@@ -187,7 +187,8 @@ def flatten_case() -> OpCase:
         import scratch.functional as F
 
         x = rng.standard_normal((n, 16, 5, 5)).astype(dtype)
-        return _prepare(F.flatten_forward, F.flatten_backward, lambda x: torch.flatten(x, 1), (x,), (), rng)
+        return _prepare(lambda x: F.flatten_forward(x, 1), F.flatten_backward, lambda x: torch.flatten(x, 1), (x,), (),
+                        rng)
 
     return OpCase("flatten", "16×5×5 → 400", prepare, True)
 

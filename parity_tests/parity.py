@@ -70,6 +70,7 @@ def assert_parity(name: str, ours, ref, case, reduction: int = 1, scale=None) ->
     tiny = float(np.finfo(ours_arr.dtype).tiny)
     if scale is not None:
         s = np.broadcast_to(np.abs(np.asarray(scale, dtype=np.float64)), ref.shape)[finite_ref]
+        assert np.all(np.isfinite(s)), f"{name}: the scale is not finite where torch's value is | case: {case}"
     elif reduction == 1:
         s = np.abs(ref_f)
     else:

@@ -1,10 +1,11 @@
-"""Strategies for the dense family: linear, flatten, activations and losses.
+"""Strategies for the dense family: linear, flatten and activations (losses: :mod:`.loss`).
 
-A case is a small frozen dataclass of drawn parameters (shapes, options, dtype, value magnitude, seed);
-``case.arrays()`` builds its inputs and upstream gradient deterministically from ``seed`` with distinct
-values, so ``@example(Case(...))`` can pin any corner. ``magnitude`` scales the values (up to 1e4 for the
-stability corners); ``zeros``/``ties`` put exact zeros at the kinks (ReLU and LeakyReLU at 0, L1 at
-input == target).
+A case is a small frozen dataclass holding its arrays, drawn with ``hypothesis.extra.numpy.arrays`` so that
+a failure shrinks to a few small, readable values; upstream gradients are drawn ``unique`` (distinct, so
+a transposed or mis-routed gradient cannot pass). Activation inputs mix exact zeros (the kinks of ReLU and
+LeakyReLU), the magnitude's extremes (up to 1e4, the stability corners) and, unless a finite-difference
+case is asked for, NaN and ±inf (torch's NaN propagation and its limits at infinity). ``Case.seeded(...)``
+builds a case from a seed instead (``distinct_array``), for ``@example`` pins and batch-512 sizes.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
-from parity_tests.strategies import distinct_array, float_dtypes, seeds
+from parity_tests.strategies import distinct_array, float_dtypes
 
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "scaled_tanh", "softmax", "log_softmax")
 REDUCTIONS = ("none", "mean", "sum")
+SPECIALS = (0.0, math.nan, math.inf, -math.inf)
 magnitudes = st.sampled_from([1.0, 1.0, 30.0, 1e4])
 
 
@@ -49,63 +52,103 @@ def _scalar_or(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any, red
     return np.asarray(rng.uniform(0.5, 2.0), dtype=dtype)
 
 
-# -- linear -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LinearCase:
-    """``x (*batch, in_features)``, weight ``(out_features, in_features)``, optional bias."""
+def floats(dtype: Any, bound: float = 1.0, specials: bool = False, away_from_zero: bool = False
+           ) -> st.SearchStrategy[float]:
+    """Floats in [-bound, bound] exact in ``dtype``; with ``specials`` also 0, NaN and ±inf; with
+    ``away_from_zero`` only |v| >= 2^-10 (finite differences away from the kinks)."""
+    width = np.dtype(dtype).itemsize * 8
+    if away_from_zero:
+        magnitude = st.floats(2.0**-10, bound, width=width)
+        return st.tuples(st.booleans(), magnitude).map(lambda t: -t[1] if t[0] else t[1])
+    finite = st.floats(-bound, bound, width=width)
+    return st.one_of(finite, st.sampled_from(SPECIALS)) if specials else st.one_of(finite, st.just(0.0))
 
-    batch: tuple[int, ...]
-    in_features: int
-    out_features: int
-    bias: bool
-    dtype: Any
-    seed: int
-    magnitude: float = 1.0
+
+def arrays(dtype: Any, shape: tuple[int, ...], elements: st.SearchStrategy[float] | None = None,
+           unique: bool = False) -> st.SearchStrategy[np.ndarray]:
+    """``hypothesis.extra.numpy.arrays`` of ``dtype`` and ``shape`` (elements in ±1 by default)."""
+    return hnp.arrays(dtype, shape, elements=floats(dtype) if elements is None else elements, unique=unique)
+
+
+def _summary(x: np.ndarray) -> str:
+    """Small arrays in full, larger ones by their extremes and their count of NaN / inf."""
+    if x.size <= 12:
+        return np.array2string(x.reshape(-1), precision=4)
+    finite = x[np.isfinite(x)]
+    top = float(np.max(np.abs(finite))) if finite.size else 0.0
+    return f"max|finite| {top:.3g}, nan {int(np.isnan(x).sum())}, inf {int(np.isinf(x).sum())}"
+
+
+# -- linear -----------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class LinearCase:
+    """``x (*batch, in_features)``, ``w (out_features, in_features)``, optional bias ``b``, ``dout``."""
+
+    x: np.ndarray
+    w: np.ndarray
+    b: np.ndarray | None
+    dout: np.ndarray
 
     def __str__(self) -> str:
-        return (f"linear x{self.batch + (self.in_features,)} w({self.out_features}, {self.in_features}) "
-                f"bias={self.bias} {_name(self.dtype)} magnitude={self.magnitude} seed={self.seed}")
+        return (f"linear x{self.x.shape} w{self.w.shape} bias={self.b is not None} {_name(self.x.dtype)} "
+                f"x: {_summary(self.x)}")
+
+    @property
+    def in_features(self) -> int:
+        return self.w.shape[1]
+
+    @property
+    def out_features(self) -> int:
+        return self.w.shape[0]
 
     @property
     def rows(self) -> int:
         """Number of rows the weight gradient sums over (product of the leading axes)."""
-        return math.prod(self.batch)
+        return math.prod(self.x.shape[:-1])
 
-    def arrays(self) -> dict[str, np.ndarray | None]:
-        rng = np.random.default_rng(self.seed)
-        m = self.magnitude
-        return {"x": distinct_array(rng, self.batch + (self.in_features,), self.dtype, -m, m),
-                "w": distinct_array(rng, (self.out_features, self.in_features), self.dtype),
-                "b": distinct_array(rng, (self.out_features,), self.dtype) if self.bias else None,
-                "dout": distinct_array(rng, self.batch + (self.out_features,), self.dtype)}
+    @classmethod
+    def seeded(cls, batch: tuple[int, ...], in_features: int, out_features: int, bias: bool, dtype: Any,
+               seed: int, magnitude: float = 1.0) -> LinearCase:
+        """A case of distinct values from ``seed`` (for pins and sizes too large to draw)."""
+        rng = np.random.default_rng(seed)
+        return cls(distinct_array(rng, batch + (in_features,), dtype, -magnitude, magnitude),
+                   distinct_array(rng, (out_features, in_features), dtype),
+                   distinct_array(rng, (out_features,), dtype) if bias else None,
+                   distinct_array(rng, batch + (out_features,), dtype))
 
 
-def linear_cases(finite_difference: bool = False) -> st.SearchStrategy[LinearCase]:
-    """Linear cases; ``finite_difference=True`` keeps to small float64 values of magnitude 1."""
-    return st.builds(LinearCase,
-                     batch=st.lists(st.integers(0, 4), max_size=3).map(tuple),
-                     in_features=st.integers(1, 6), out_features=st.integers(1, 6), bias=st.booleans(),
-                     dtype=_dtypes(finite_difference), seed=seeds,
-                     magnitude=st.just(1.0) if finite_difference else st.sampled_from([1.0, 1e3]))
+@st.composite
+def linear_cases(draw, finite_difference: bool = False) -> LinearCase:
+    """Linear on up to 3 leading axes, in/out features 0..6; ``finite_difference=True`` keeps to float64
+    values in ±1."""
+    batch = tuple(draw(st.lists(st.integers(0, 4), max_size=3)))
+    n_in, n_out = draw(st.integers(0, 6)), draw(st.integers(0, 6))
+    dtype = draw(_dtypes(finite_difference))
+    m = 1.0 if finite_difference else draw(st.sampled_from([1.0, 1e3]))
+    x = draw(arrays(dtype, batch + (n_in,), floats(dtype, m)))
+    w = draw(arrays(dtype, (n_out, n_in), unique=True))
+    b = draw(arrays(dtype, (n_out,))) if draw(st.booleans()) else None
+    return LinearCase(x, w, b, draw(arrays(dtype, batch + (n_out,), unique=True)))
 
 
 # -- flatten ----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FlattenCase:
-    shape: tuple[int, ...]
+    """``x``, the dims to merge, and the upstream gradient's values (reshape them to the output's shape)."""
+
+    x: np.ndarray
     start_dim: int
     end_dim: int
-    dtype: Any
-    seed: int
+    dout_values: np.ndarray
 
     def __str__(self) -> str:
-        return f"flatten x{self.shape} start_dim={self.start_dim} end_dim={self.end_dim} {_name(self.dtype)}"
+        return f"flatten x{self.x.shape} start_dim={self.start_dim} end_dim={self.end_dim} {_name(self.x.dtype)}"
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        """``x`` and the upstream gradient's values as a 1-D array (reshape it to the output's shape)."""
-        rng = np.random.default_rng(self.seed)
-        return {"x": distinct_array(rng, self.shape, self.dtype),
-                "dout_values": distinct_array(rng, (math.prod(self.shape),), self.dtype)}
+    @classmethod
+    def seeded(cls, shape: tuple[int, ...], start_dim: int, end_dim: int, dtype: Any, seed: int) -> FlattenCase:
+        rng = np.random.default_rng(seed)
+        return cls(distinct_array(rng, shape, dtype), start_dim, end_dim,
+                   distinct_array(rng, (math.prod(shape),), dtype))
 
 
 @st.composite
@@ -117,54 +160,66 @@ def flatten_cases(draw) -> FlattenCase:
     end = draw(st.integers(start, rank - 1))
     start -= rank * draw(st.booleans())
     end -= rank * draw(st.booleans())
-    return FlattenCase(shape, start, end, draw(float_dtypes), draw(seeds))
+    dtype = draw(float_dtypes)
+    return FlattenCase(draw(arrays(dtype, shape)), start, end,
+                       draw(arrays(dtype, (math.prod(shape),), unique=True)))
 
 
 # -- activations ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ActivationCase:
-    """One activation on ``x`` of ``shape`` with values in ±magnitude; ``dim`` for softmax/log_softmax."""
+    """One activation on ``x`` with upstream gradient ``dout``; ``negative_slope`` for leaky_relu, ``dim``
+    for softmax/log_softmax."""
 
     name: str
-    shape: tuple[int, ...]
-    dtype: Any
-    seed: int
-    magnitude: float = 1.0
-    zeros: bool = False
+    x: np.ndarray
+    dout: np.ndarray
     negative_slope: float = 0.01
     dim: int = -1
 
     def __str__(self) -> str:
         extra = {"leaky_relu": f" negative_slope={self.negative_slope}",
                  "softmax": f" dim={self.dim}", "log_softmax": f" dim={self.dim}"}.get(self.name, "")
-        return (f"{self.name} x{self.shape}{extra} {_name(self.dtype)} magnitude={self.magnitude} "
-                f"zeros={self.zeros} seed={self.seed}")
+        return f"{self.name} x{self.x.shape}{extra} {_name(self.x.dtype)} x: {_summary(self.x)}"
+
+    @property
+    def args(self) -> tuple:
+        """The op's arguments after ``x``."""
+        return {"leaky_relu": (self.negative_slope,), "softmax": (self.dim,),
+                "log_softmax": (self.dim,)}.get(self.name, ())
 
     @property
     def reduction(self) -> int:
         """Length of the reduction behind each output: the size of ``dim`` for the softmaxes, else 1."""
-        if self.name not in ("softmax", "log_softmax") or not self.shape:
+        if self.name not in ("softmax", "log_softmax") or not self.x.shape:
             return 1
-        return self.shape[self.dim]
+        return self.x.shape[self.dim]
 
-    def arrays(self) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng(self.seed)
-        x = distinct_array(rng, self.shape, self.dtype, -self.magnitude, self.magnitude)
-        return {"x": _with_zeros(x) if self.zeros else x, "dout": distinct_array(rng, self.shape, self.dtype)}
+    @classmethod
+    def seeded(cls, name: str, shape: tuple[int, ...], dtype: Any, seed: int, magnitude: float = 1.0,
+               zeros: bool = False, negative_slope: float = 0.01, dim: int = -1) -> ActivationCase:
+        """A case of distinct values in ±magnitude from ``seed``; ``zeros``: every third x exactly 0."""
+        rng = np.random.default_rng(seed)
+        x = distinct_array(rng, shape, dtype, -magnitude, magnitude)
+        return cls(name, _with_zeros(x) if zeros else x, distinct_array(rng, shape, dtype), negative_slope, dim)
 
 
 @st.composite
-def activation_cases(draw, finite_difference: bool = False) -> ActivationCase:
-    """Any activation on rank 0..4; ``finite_difference=True``: float64, magnitude 1, no exact zeros."""
-    name = draw(st.sampled_from(ACTIVATIONS))
+def activation_cases(draw, finite_difference: bool = False, names: tuple[str, ...] = ACTIVATIONS
+                     ) -> ActivationCase:
+    """Any activation on rank 0..4 (sides 0..5); ``finite_difference=True``: float64, |x| in [2^-10, 1],
+    no NaN or inf."""
+    name = draw(st.sampled_from(names))
     shape = tuple(draw(st.lists(st.integers(0, 5), max_size=4)))
     rank = max(len(shape), 1)
     dim = draw(st.integers(-rank, rank - 1))
     slope = draw(st.sampled_from([0.01, 0.2, 0.0, -0.5, 1.5])) if name == "leaky_relu" else 0.01
-    return ActivationCase(name, shape, draw(_dtypes(finite_difference)), draw(seeds),
-                          draw(_magnitudes(finite_difference)), not finite_difference and draw(st.booleans()),
-                          slope, dim)
-
+    dtype = draw(_dtypes(finite_difference))
+    m = draw(_magnitudes(finite_difference))
+    elements = (floats(dtype, m, away_from_zero=True) if finite_difference
+                else floats(dtype, m, specials=draw(st.booleans())))
+    x = draw(arrays(dtype, shape, elements))
+    return ActivationCase(name, x, draw(arrays(dtype, shape, unique=True)), slope, dim)
 
 
 def sigmoid_sweep(dtype: Any) -> np.ndarray:
@@ -184,129 +239,3 @@ def sigmoid_sweep(dtype: Any) -> np.ndarray:
                   np.array([float(info.tiny), float(info.max), np.inf])]
     v = np.concatenate(magnitudes).astype(dtype)
     return np.sort(np.concatenate([v, -v, np.array([np.nan], dtype)]))
-
-# -- class-score losses -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ClassLossCase:
-    """cross_entropy or nll_loss on scores (C,) (``batch=None``) or (N, C, *spatial).
-
-    ``target_kind`` is 'index' or 'prob'; ``ignore`` is 'none', 'some' or 'all' (index targets set to
-    ``ignore_index``, which may also be a real class that targets hit on their own).
-    """
-
-    op: str
-    batch: int | None
-    classes: int
-    spatial: tuple[int, ...]
-    target_kind: str
-    weighted: bool
-    ignore_index: int
-    ignore: str
-    reduction: str
-    label_smoothing: float
-    dtype: Any
-    seed: int
-    magnitude: float = 3.0
-
-    def __str__(self) -> str:
-        return (f"{self.op} input{self.input_shape} target={self.target_kind} weighted={self.weighted} "
-                f"ignore_index={self.ignore_index} ignore={self.ignore} reduction={self.reduction} "
-                f"label_smoothing={self.label_smoothing} {_name(self.dtype)} magnitude={self.magnitude} "
-                f"seed={self.seed}")
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        if self.batch is None:
-            return (self.classes,)
-        return (self.batch, self.classes) + self.spatial
-
-    @property
-    def loss_shape(self) -> tuple[int, ...]:
-        return () if self.batch is None else (self.batch,) + self.spatial
-
-    @property
-    def reduction_length(self) -> int:
-        """Elements behind each compared value: all of the input for 'mean'/'sum', one row of C for 'none'."""
-        return self.classes if self.reduction == "none" else max(1, math.prod(self.input_shape))
-
-    def arrays(self) -> dict[str, np.ndarray | None]:
-        rng = np.random.default_rng(self.seed)
-        m = self.magnitude
-        x = distinct_array(rng, self.input_shape, self.dtype, -m, m)
-        if self.target_kind == "prob":
-            logits = distinct_array(rng, self.input_shape, np.float64, -2.0, 2.0)
-            axis = 0 if self.batch is None else 1
-            e = np.exp(logits - logits.max(axis=axis, keepdims=True))
-            target = (e / e.sum(axis=axis, keepdims=True)).astype(self.dtype)
-        else:
-            target = rng.integers(0, self.classes, size=self.loss_shape)
-            flat = target.reshape(-1)
-            if self.ignore == "all":
-                flat[:] = self.ignore_index
-            elif self.ignore == "some":
-                flat[rng.random(flat.size) < 0.4] = self.ignore_index
-            target = np.asarray(target, dtype=np.int64)
-        weight = distinct_array(rng, (self.classes,), self.dtype, 0.1, 2.0) if self.weighted else None
-        return {"x": x, "target": target, "weight": weight,
-                "dout": _scalar_or(rng, self.loss_shape, self.dtype, self.reduction)}
-
-
-@st.composite
-def class_loss_cases(draw, finite_difference: bool = False) -> ClassLossCase:
-    """cross_entropy / nll_loss cases; ``finite_difference=True``: float64 logits of magnitude <= 3."""
-    op = draw(st.sampled_from(["cross_entropy", "nll_loss"]))
-    batch = draw(st.one_of(st.none(), st.integers(0, 5)))
-    classes = draw(st.integers(1, 6))
-    spatial = () if batch is None else tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
-    target_kind = draw(st.sampled_from(["index", "prob"])) if op == "cross_entropy" else "index"
-    if target_kind == "prob":
-        ignore_index, ignore = draw(st.sampled_from([-100, -1])), "none"
-    else:
-        ignore_index = draw(st.one_of(st.just(-100), st.integers(0, classes - 1)))
-        ignore = draw(st.sampled_from(["none", "some", "all"]))
-    smoothing = 0.0
-    if op == "cross_entropy":
-        smoothing = draw(st.one_of(st.just(0.0), st.sampled_from([0.1, 1.0]), st.floats(0.0, 1.0)))
-    return ClassLossCase(op, batch, classes, spatial, target_kind, draw(st.booleans()), ignore_index, ignore,
-                         draw(st.sampled_from(REDUCTIONS)), smoothing, draw(_dtypes(finite_difference)),
-                         draw(seeds), 3.0 if finite_difference else draw(magnitudes))
-
-
-# -- regression losses ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RegressionLossCase:
-    """mse_loss or l1_loss on two arrays of ``shape``; ``ties`` makes every third target equal the input."""
-
-    op: str
-    shape: tuple[int, ...]
-    reduction: str
-    dtype: Any
-    seed: int
-    magnitude: float = 1.0
-    ties: bool = False
-
-    def __str__(self) -> str:
-        return (f"{self.op} x{self.shape} reduction={self.reduction} {_name(self.dtype)} "
-                f"magnitude={self.magnitude} ties={self.ties} seed={self.seed}")
-
-    @property
-    def reduction_length(self) -> int:
-        return 1 if self.reduction == "none" else max(1, math.prod(self.shape))
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng(self.seed)
-        m = self.magnitude
-        x = distinct_array(rng, self.shape, self.dtype, -m, m)
-        target = distinct_array(rng, self.shape, self.dtype, -m, m)
-        if self.ties:
-            target.reshape(-1)[::3] = x.reshape(-1)[::3]
-        return {"x": x, "target": target, "dout": _scalar_or(rng, self.shape, self.dtype, self.reduction)}
-
-
-def regression_loss_cases(finite_difference: bool = False) -> st.SearchStrategy[RegressionLossCase]:
-    """mse_loss / l1_loss cases; ``finite_difference=True``: float64, magnitude 1, no input == target."""
-    return st.builds(RegressionLossCase, op=st.sampled_from(["mse_loss", "l1_loss"]),
-                     shape=st.lists(st.integers(0, 4), max_size=4).map(tuple),
-                     reduction=st.sampled_from(REDUCTIONS), dtype=_dtypes(finite_difference), seed=seeds,
-                     magnitude=_magnitudes(finite_difference),
-                     ties=st.just(False) if finite_difference else st.booleans())

@@ -14,18 +14,19 @@ per operator, and ``np.where``/``np.maximum`` with a scalar run without SIMD: Re
 ``tanh`` stays NumPy's, whose SIMD version beats that several times over, and sigmoid computes exp itself
 (:func:`_exp_nonpositive`: range reduction, a polynomial and bit-built powers of two, all branch-free),
 which lets its one loop vectorise. Each elementwise loop runs over a range of elements: on the calling
-thread, or split into one range per thread (``prange``) for arrays of at least :data:`_PARALLEL_MIN_SIZE`
-elements, below which waking the threads costs more than it saves (sigmoid's forward, which computes
-more per element, from :data:`_SIGMOID_PARALLEL_MIN_SIZE`). Kernels that divide use
+thread, or split into one range per thread (``prange``) through :func:`scratch.kernels._parallel.run`
+from ``THRESHOLDS["elementwise"]`` elements, below which waking the threads costs more than it saves
+(sigmoid's forward, which computes more per element, from ``THRESHOLDS["sigmoid"]``). Kernels that divide use
 ``error_model="numpy"`` (IEEE division, no zero check), without which LLVM does not vectorise them.
 Constants are made in the input's dtype (``x.dtype.type(1)`` inside the kernels), so float32 stays
-float32.
+float32. Same signatures, checks (:mod:`scratch.functional._checks.activation`) and results as the
+reference, :mod:`scratch.functional.activation`; the caches are this module's own NamedTuples.
 """
 
 from __future__ import annotations
 
 import math
-from numbers import Real
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -33,46 +34,56 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic, overload
 
-from scratch.functional._checks import check_same_dtype, check_shape, float_array
-from scratch.functional.reshape import wrap_dim_fast
-
-_PARALLEL_MIN_SIZE = 350_000  # LeNet's first activation: batch 64 (301k) is faster serial, 256 (1.2M) not
-# Sigmoid's forward computes an exp per element, so threads pay off sooner: 2 threads win from ~20k
-# elements (40k: 11 µs against 18 µs serial; 301k: 68 µs against 127 µs).
-_SIGMOID_PARALLEL_MIN_SIZE = 50_000
+from scratch.functional._checks import activation as checks
+from scratch.kernels._parallel import run
 
 
-def _elementwise(kernel, parallel, *args: np.ndarray | np.generic, min_size: int = _PARALLEL_MIN_SIZE) -> None:
-    """``kernel(*args, 0, n)`` over the n elements of the 1-D ``args[0]``, or ``parallel(*args, chunks)``
-    (one range of elements per thread) for arrays of at least ``min_size`` elements."""
-    n = args[0].shape[0]
-    chunks = numba.get_num_threads() if n >= min_size else 1
-    if chunks < 2:
-        kernel(*args, 0, n)
-    else:
-        parallel(*args, chunks)
+class ReluCache(NamedTuple):
+    out: np.ndarray
 
 
-def _dout(op: str, dout: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """``dout`` checked to be a float array of ``like``'s shape and dtype."""
-    dout = float_array(op, "dout", dout)
-    check_same_dtype(op, "output", like, "dout", dout)
-    check_shape(op, "dout", dout, like.shape)
-    return dout
+class LeakyReluCache(NamedTuple):
+    x: np.ndarray
+    negative_slope: np.generic
 
 
-def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+class SigmoidCache(NamedTuple):
+    out: np.ndarray
+
+
+class TanhCache(NamedTuple):
+    out: np.ndarray
+
+
+class ScaledTanhCache(NamedTuple):
+    t: np.ndarray
+    amplitude: np.generic
+    slope: np.generic
+
+
+class SoftmaxCache(NamedTuple):
+    out: np.ndarray
+    dim: int
+
+
+class LogSoftmaxCache(NamedTuple):
+    out: np.ndarray
+    dim: int
+
+
+def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ReluCache]:
     """Rectified linear unit, as ``torch.relu``.
 
     Shapes:   x (*) -> out (*)
-    Forward:  out = max(x, 0)
-    Backward: dx = dout where out > 0, else 0   (so the gradient at x = 0 is 0, as torch's)
+    Forward:  out = max(x, 0)   (NaN stays NaN)
+    Backward: dx = 0 where out <= 0, else dout   (the gradient at x = 0 is 0; at NaN it is dout, as
+              torch's ``threshold_backward``)
     Cache:    out.
     """
-    x = float_array("relu", "input", x)
+    x = checks.activation_input("relu", x)
     out = np.empty_like(x)
-    _elementwise(_relu_kernel, _relu_parallel, x.reshape(-1), out.reshape(-1))
-    return out, out
+    run("elementwise", _relu_kernel, _relu_parallel, x.size, x.size, x.reshape(-1), out.reshape(-1))
+    return out, ReluCache(out)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -92,13 +103,13 @@ def _relu_kernel(x, out, lo, hi):
         out[i] = v if v > 0 or v != v else zero
 
 
-def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
+def relu_backward(dout: np.ndarray, cache: ReluCache) -> np.ndarray:
     """Gradient of :func:`relu_forward`. Math: see the forward."""
-    out = cache
-    dout = _dout("relu_backward", dout, out)
+    out = cache.out
+    dout = checks.activation_dout("relu_backward", dout, out)
     dx = np.empty_like(dout)
-    _elementwise(_relu_backward_kernel, _relu_backward_parallel, dout.reshape(-1), out.reshape(-1),
-                 dx.reshape(-1))
+    run("elementwise", _relu_backward_kernel, _relu_backward_parallel, dx.size, dx.size, dout.reshape(-1),
+        out.reshape(-1), dx.reshape(-1))
     return dx
 
 
@@ -118,7 +129,7 @@ def _relu_backward_kernel(dout, out, dx, lo, hi):
         dx[i] = zero if out[i] <= 0 else dout[i]
 
 
-def leaky_relu_forward(x: np.ndarray, negative_slope: float = 0.01) -> tuple[np.ndarray, tuple]:
+def leaky_relu_forward(x: np.ndarray, negative_slope: float = 0.01) -> tuple[np.ndarray, LeakyReluCache]:
     """Leaky ReLU, as ``torch.nn.functional.leaky_relu(x, negative_slope)``.
 
     Shapes:   x (*) -> out (*)
@@ -127,23 +138,20 @@ def leaky_relu_forward(x: np.ndarray, negative_slope: float = 0.01) -> tuple[np.
               as torch's ``leaky_relu_backward``, which tests ``x > 0``)
     Cache:    (x, negative_slope in x's dtype).
     """
-    op = "leaky_relu"
-    x = float_array(op, "input", x)
-    if isinstance(negative_slope, (bool, np.bool_)) or not isinstance(negative_slope, Real):
-        raise TypeError(f"{op}: expected negative_slope to be a real number, got {negative_slope!r}")
-    slope = x.dtype.type(negative_slope)
+    x, slope = checks.leaky_relu_args(x, negative_slope)  # slope in x's dtype: float32 products stay float32
     out = np.empty_like(x)
-    _elementwise(_leaky_relu_kernel, _leaky_relu_parallel, x.reshape(-1), x.reshape(-1), out.reshape(-1), slope)
-    return out, (x, slope)
+    run("elementwise", _leaky_relu_kernel, _leaky_relu_parallel, x.size, x.size, x.reshape(-1), x.reshape(-1),
+        out.reshape(-1), slope)
+    return out, LeakyReluCache(x, slope)
 
 
-def leaky_relu_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
+def leaky_relu_backward(dout: np.ndarray, cache: LeakyReluCache) -> np.ndarray:
     """Gradient of :func:`leaky_relu_forward`. Math: see the forward."""
     x, slope = cache
-    dout = _dout("leaky_relu_backward", dout, x)
+    dout = checks.activation_dout("leaky_relu_backward", dout, x)
     dx = np.empty_like(dout)
-    _elementwise(_leaky_relu_kernel, _leaky_relu_parallel, x.reshape(-1), dout.reshape(-1), dx.reshape(-1),
-                 slope)
+    run("elementwise", _leaky_relu_kernel, _leaky_relu_parallel, dx.size, dx.size, x.reshape(-1), dout.reshape(-1),
+        dx.reshape(-1), slope)
     return dx
 
 
@@ -162,7 +170,7 @@ def _leaky_relu_kernel(x, v, out, slope, lo, hi):
         out[i] = v[i] if x[i] > 0 else v[i] * slope
 
 
-def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, SigmoidCache]:
     """Logistic sigmoid, as ``torch.sigmoid``, computed without overflow for any |x|.
 
     Shapes:   x (*) -> out (*)
@@ -175,11 +183,10 @@ def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     call to libm's would not be: within 1 ulp of ``np.exp`` in float32 and float64, subnormal results
     included (measured on dense sweeps down to the underflow to 0; ``parity_tests/test_activation.py``).
     """
-    x = float_array("sigmoid", "input", x)
+    x = checks.activation_input("sigmoid", x)
     out = np.empty_like(x)
-    _elementwise(_sigmoid_kernel, _sigmoid_parallel, x.reshape(-1), out.reshape(-1),
-                 min_size=_SIGMOID_PARALLEL_MIN_SIZE)
-    return out, out
+    run("sigmoid", _sigmoid_kernel, _sigmoid_parallel, x.size, x.size, x.reshape(-1), out.reshape(-1))
+    return out, SigmoidCache(out)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -271,13 +278,13 @@ def _times_pow2(typingctx, p, k, shift):
     return p(p, p, p), codegen
 
 
-def sigmoid_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
+def sigmoid_backward(dout: np.ndarray, cache: SigmoidCache) -> np.ndarray:
     """Gradient of :func:`sigmoid_forward` from its saved output. Math: see the forward."""
-    out = cache
-    dout = _dout("sigmoid_backward", dout, out)
+    out = cache.out
+    dout = checks.activation_dout("sigmoid_backward", dout, out)
     dx = np.empty_like(dout)
-    _elementwise(_sigmoid_backward_kernel, _sigmoid_backward_parallel, dout.reshape(-1), out.reshape(-1),
-                 dx.reshape(-1))
+    run("elementwise", _sigmoid_backward_kernel, _sigmoid_backward_parallel, dx.size, dx.size, dout.reshape(-1),
+        out.reshape(-1), dx.reshape(-1))
     return dx
 
 
@@ -297,7 +304,7 @@ def _sigmoid_backward_kernel(dout, out, dx, lo, hi):
         dx[i] = dout[i] * (one - out[i]) * out[i]
 
 
-def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, TanhCache]:
     """Hyperbolic tangent, as ``torch.tanh``.
 
     Shapes:   x (*) -> out (*)
@@ -305,19 +312,19 @@ def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Backward: dx = dout · (1 - out²)
     Cache:    out.
     """
-    x = float_array("tanh", "input", x)
-    out = np.tanh(x)
-    return out, out
+    x = checks.activation_input("tanh", x)
+    out = np.tanh(x, out=np.empty_like(x))
+    return out, TanhCache(out)
 
 
-def tanh_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
+def tanh_backward(dout: np.ndarray, cache: TanhCache) -> np.ndarray:
     """Gradient of :func:`tanh_forward` from its saved output. Math: see the forward."""
-    out = cache
-    dout = _dout("tanh_backward", dout, out)
+    out = cache.out
+    dout = checks.activation_dout("tanh_backward", dout, out)
     dx = np.empty_like(dout)
     one = dout.dtype.type(1)
-    _elementwise(_tanh_backward_kernel, _tanh_backward_parallel, dout.reshape(-1), out.reshape(-1),
-                 dx.reshape(-1), one, one)
+    run("elementwise", _tanh_backward_kernel, _tanh_backward_parallel, dx.size, dx.size, dout.reshape(-1),
+        out.reshape(-1), dx.reshape(-1), one, one)
     return dx
 
 
@@ -338,7 +345,7 @@ def _tanh_backward_kernel(dout, t, dx, amplitude, slope, lo, hi):
 
 
 def scaled_tanh_forward(x: np.ndarray, amplitude: float = 1.7159,
-                        slope: float = 2.0 / 3.0) -> tuple[np.ndarray, tuple]:
+                        slope: float = 2.0 / 3.0) -> tuple[np.ndarray, ScaledTanhCache]:
     """LeCun's scaled tanh (LeNet-5), ``amplitude · tanh(slope · x)``, as ``1.7159 * torch.tanh(x * (2/3))``.
 
     Shapes:   x (*) -> out (*)
@@ -346,28 +353,23 @@ def scaled_tanh_forward(x: np.ndarray, amplitude: float = 1.7159,
     Backward: dx = ((dout · amplitude) · (1 - t²)) · slope   (from the saved t)
     Cache:    (t, amplitude, slope in x's dtype).
     """
-    op = "scaled_tanh"
-    x = float_array(op, "input", x)
-    for name, value in (("amplitude", amplitude), ("slope", slope)):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, Real):
-            raise TypeError(f"{op}: expected {name} to be a real number, got {value!r}")
-    a, s = x.dtype.type(amplitude), x.dtype.type(slope)
+    x, a, s = checks.scaled_tanh_args(x, amplitude, slope)
     t = np.multiply(x, s, out=np.empty_like(x))
     np.tanh(t, out=t)
-    return a * t, (t, a, s)
+    return np.multiply(a, t, out=np.empty_like(t)), ScaledTanhCache(t, a, s)
 
 
-def scaled_tanh_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
+def scaled_tanh_backward(dout: np.ndarray, cache: ScaledTanhCache) -> np.ndarray:
     """Gradient of :func:`scaled_tanh_forward` from its saved tanh. Math: see the forward."""
     t, a, s = cache
-    dout = _dout("scaled_tanh_backward", dout, t)
+    dout = checks.activation_dout("scaled_tanh_backward", dout, t)
     dx = np.empty_like(dout)
-    _elementwise(_tanh_backward_kernel, _tanh_backward_parallel, dout.reshape(-1), t.reshape(-1), dx.reshape(-1),
-                 a, s)
+    run("elementwise", _tanh_backward_kernel, _tanh_backward_parallel, dx.size, dx.size, dout.reshape(-1),
+        t.reshape(-1), dx.reshape(-1), a, s)
     return dx
 
 
-def softmax_forward(x: np.ndarray, dim: int) -> tuple[np.ndarray, tuple[np.ndarray, int]]:
+def softmax_forward(x: np.ndarray, dim: int) -> tuple[np.ndarray, SoftmaxCache]:
     """Softmax along ``dim``, as ``torch.softmax(x, dim)``; stable for logits of any spread.
 
     Shapes:   x (*) -> out (*), each slice along ``dim`` sums to 1
@@ -375,11 +377,10 @@ def softmax_forward(x: np.ndarray, dim: int) -> tuple[np.ndarray, tuple[np.ndarr
     Backward: dx = out · (dout - Σ_dim dout · out)
     Cache:    (out, dim).
     """
-    x = float_array("softmax", "input", x)
-    axis = wrap_dim_fast("softmax", "dim", dim, x.ndim)
+    x, axis = checks.softmax_args("softmax", x, dim)
     out = np.empty_like(x)
     _softmax_kernel(_along(x, axis), _along(out, axis), False)
-    return out, (out, axis)
+    return out, SoftmaxCache(out, axis)
 
 
 def _along(a: np.ndarray, axis: int) -> np.ndarray:
@@ -426,10 +427,10 @@ def log_softmax_rows(rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def softmax_backward(dout: np.ndarray, cache: tuple[np.ndarray, int]) -> np.ndarray:
+def softmax_backward(dout: np.ndarray, cache: SoftmaxCache) -> np.ndarray:
     """Gradient of :func:`softmax_forward` from its saved output. Math: see the forward."""
     out, axis = cache
-    dout = _dout("softmax_backward", dout, out)
+    dout = checks.activation_dout("softmax_backward", dout, out)
     dx = np.empty_like(dout)
     _softmax_backward_kernel(_along(out, axis), _along(dout, axis), _along(dx, axis), False)
     return dx
@@ -452,7 +453,7 @@ def _softmax_backward_kernel(y, g, dx, log):
                     dx[a, k, c] = y[a, k, c] * (g[a, k, c] - total)
 
 
-def log_softmax_forward(x: np.ndarray, dim: int) -> tuple[np.ndarray, tuple[np.ndarray, int]]:
+def log_softmax_forward(x: np.ndarray, dim: int) -> tuple[np.ndarray, LogSoftmaxCache]:
     """Log-softmax along ``dim``, as ``torch.log_softmax(x, dim)``; finite for logits of any spread.
 
     Shapes:   x (*) -> out (*)
@@ -460,17 +461,16 @@ def log_softmax_forward(x: np.ndarray, dim: int) -> tuple[np.ndarray, tuple[np.n
     Backward: dx = dout - exp(out) · Σ_dim dout
     Cache:    (out, dim).
     """
-    x = float_array("log_softmax", "input", x)
-    axis = wrap_dim_fast("log_softmax", "dim", dim, x.ndim)
+    x, axis = checks.softmax_args("log_softmax", x, dim)
     out = np.empty_like(x)
     _softmax_kernel(_along(x, axis), _along(out, axis), True)
-    return out, (out, axis)
+    return out, LogSoftmaxCache(out, axis)
 
 
-def log_softmax_backward(dout: np.ndarray, cache: tuple[np.ndarray, int]) -> np.ndarray:
+def log_softmax_backward(dout: np.ndarray, cache: LogSoftmaxCache) -> np.ndarray:
     """Gradient of :func:`log_softmax_forward` from its saved output. Math: see the forward."""
     out, axis = cache
-    dout = _dout("log_softmax_backward", dout, out)
+    dout = checks.activation_dout("log_softmax_backward", dout, out)
     dx = np.empty_like(dout)
     _softmax_backward_kernel(_along(out, axis), _along(dout, axis), _along(dx, axis), True)
     return dx

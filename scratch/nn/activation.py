@@ -9,11 +9,26 @@ import warnings
 
 import numpy as np
 
-from scratch.functional import activation as F
+import scratch.functional as F
+from scratch.functional._checks.activation import module_dim
 from scratch.nn.module import Module
 
 
-class ReLU(Module):
+class _Activation(Module):
+    """An activation layer: ``forward`` keeps the op's cache, ``backward`` hands it to the op's backward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache = None
+
+    def _saved(self) -> object:
+        """The last forward's cache (a clear error before any forward, as Conv2d's)."""
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}: backward called before forward")
+        return self._cache
+
+
+class ReLU(_Activation):
     """``max(x, 0)`` elementwise, as ``torch.nn.ReLU`` (gradient 0 at x = 0). Shape: (*) -> (*)."""
 
     def __init__(self, inplace: bool = False):
@@ -24,10 +39,10 @@ class ReLU(Module):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return F.relu_backward(dout, self._cache)
+        return F.relu_backward(dout, self._saved())
 
 
-class LeakyReLU(Module):
+class LeakyReLU(_Activation):
     """``x if x > 0 else negative_slope · x``, as ``torch.nn.LeakyReLU``. Shape: (*) -> (*)."""
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
@@ -39,13 +54,13 @@ class LeakyReLU(Module):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return F.leaky_relu_backward(dout, self._cache)
+        return F.leaky_relu_backward(dout, self._saved())
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
 
 
-class Sigmoid(Module):
+class Sigmoid(_Activation):
     """``1 / (1 + exp(-x))`` elementwise, as ``torch.nn.Sigmoid``. Shape: (*) -> (*)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -53,10 +68,10 @@ class Sigmoid(Module):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return F.sigmoid_backward(dout, self._cache)
+        return F.sigmoid_backward(dout, self._saved())
 
 
-class Tanh(Module):
+class Tanh(_Activation):
     """``tanh(x)`` elementwise, as ``torch.nn.Tanh``. Shape: (*) -> (*)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -64,10 +79,10 @@ class Tanh(Module):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return F.tanh_backward(dout, self._cache)
+        return F.tanh_backward(dout, self._saved())
 
 
-class ScaledTanh(Module):
+class ScaledTanh(_Activation):
     """LeCun's squashing function ``1.7159 · tanh(2x/3)`` (LeNet-5). Shape: (*) -> (*)."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -75,7 +90,7 @@ class ScaledTanh(Module):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return F.scaled_tanh_backward(dout, self._cache)
+        return F.scaled_tanh_backward(dout, self._saved())
 
 
 def _implicit_dim(name: str, ndim: int) -> int:
@@ -85,15 +100,16 @@ def _implicit_dim(name: str, ndim: int) -> int:
     return 0 if ndim in (0, 1, 3) else 1
 
 
-class Softmax(Module):
+class Softmax(_Activation):
     """Softmax along ``dim``, as ``torch.nn.Softmax``. Shape: (*) -> (*).
 
-    ``dim=None`` keeps torch's deprecated implicit choice (0 for 0-, 1- and 3-D inputs, else 1) and warns.
+    ``dim=None`` keeps torch's deprecated implicit choice (0 for 0-, 1- and 3-D inputs, else 1) and warns;
+    a dim that is not an int (True, 1.0) is a TypeError at construction, as in torch.
     """
 
     def __init__(self, dim: int | None = None):
         super().__init__()
-        self.dim = dim
+        self.dim = module_dim("Softmax", dim)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         dim = _implicit_dim("Softmax", np.ndim(x)) if self.dim is None else self.dim
@@ -101,21 +117,22 @@ class Softmax(Module):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return F.softmax_backward(dout, self._cache)
+        return F.softmax_backward(dout, self._saved())
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
 
 
-class LogSoftmax(Module):
+class LogSoftmax(_Activation):
     """Log-softmax along ``dim``, as ``torch.nn.LogSoftmax``. Shape: (*) -> (*).
 
-    ``dim=None`` keeps torch's deprecated implicit choice (0 for 0-, 1- and 3-D inputs, else 1) and warns.
+    ``dim=None`` keeps torch's deprecated implicit choice (0 for 0-, 1- and 3-D inputs, else 1) and warns;
+    a dim that is not an int (True, 1.0) is a TypeError at construction, as in torch.
     """
 
     def __init__(self, dim: int | None = None):
         super().__init__()
-        self.dim = dim
+        self.dim = module_dim("LogSoftmax", dim)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         dim = _implicit_dim("LogSoftmax", np.ndim(x)) if self.dim is None else self.dim
@@ -123,7 +140,7 @@ class LogSoftmax(Module):
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return F.log_softmax_backward(dout, self._cache)
+        return F.log_softmax_backward(dout, self._saved())
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

@@ -6,11 +6,17 @@ from typing import Any
 
 import numpy as np
 
-from scratch.functional import linear as F_linear
-from scratch.functional import reshape as F_reshape
+import scratch.functional as F
 from scratch.functional._checks import to_int
 from scratch.nn.init import default_weight_and_bias
 from scratch.nn.module import Module, Parameter
+
+
+def _saved(module: Module) -> Any:
+    """``module``'s last forward cache (a clear error before any forward, as Conv2d's)."""
+    if module._cache is None:
+        raise RuntimeError(f"{type(module).__name__}: backward called before forward")
+    return module._cache
 
 
 class Linear(Module):
@@ -31,14 +37,15 @@ class Linear(Module):
                                        np.dtype(dtype), rng)
         self.weight = Parameter(w)
         self.bias = None if b is None else Parameter(b)
+        self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         bias = None if self.bias is None else self.bias.data
-        out, self._cache = F_linear.linear_forward(x, self.weight.data, bias)
+        out, self._cache = F.linear_forward(x, self.weight.data, bias)
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        dx, dw, db = F_linear.linear_backward(dout, self._cache, input_grad)
+        dx, dw, db = F.linear_backward(dout, _saved(self), input_grad)
         self.weight.accumulate_grad(dw)
         if db is not None:
             self.bias.accumulate_grad(db)
@@ -59,13 +66,14 @@ class Flatten(Module):
         super().__init__()
         self.start_dim = to_int("Flatten", "start_dim", start_dim)
         self.end_dim = to_int("Flatten", "end_dim", end_dim)
+        self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, self._cache = F_reshape.flatten_forward(x, self.start_dim, self.end_dim)
+        out, self._cache = F.flatten_forward(x, self.start_dim, self.end_dim)
         return out
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        return F_reshape.flatten_backward(dout, self._cache)
+        return F.flatten_backward(dout, _saved(self))
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
