@@ -1,4 +1,6 @@
-"""The four models in both engines: same parameter names, outputs and gradients (float64 and float32)."""
+"""The models in both engines: same parameter names, outputs and gradients (float64 and float32), in
+training mode (dropout masks shared: torch's Dropout is fed our mask) and in eval mode; the classic
+LeNet-5's per-layer parameter counts; the training loop's train/eval switch."""
 
 from __future__ import annotations
 
@@ -16,7 +18,29 @@ from scratch.optim import SGD
 from torch_impl.models import build_model as build_torch_model
 
 # Longest reduction in any of the models: fc1 of SimpleCNN (2025 inputs); used for the float32 tolerance.
+# SimpleCNN-BN's batch statistics sum N·30·30 values per channel (see _reduction).
 LONGEST_REDUCTION = 2025
+
+
+def _reduction(name: str, batch: int) -> int:
+    return max(LONGEST_REDUCTION, batch * 30 * 30) if name == "simple-cnn-bn" else LONGEST_REDUCTION
+
+
+def share_dropout_masks(ours, ref) -> None:
+    """Make each torch Dropout of ``ref`` apply the mask the same-named Dropout of ``ours`` drew in its last
+    forward (a forward hook replacing torch's output by x·mask/(1-p)); ``ours`` must run first each step."""
+    from scratch.nn.norm import Dropout
+
+    modules = dict(ours.named_modules())
+    for key, module in ref.named_modules():
+        if isinstance(module, torch.nn.Dropout):
+            assert isinstance(modules[key], Dropout)
+
+            def hook(mod, inputs, output, mine=modules[key]):
+                if not mod.training or mine.mask is None:
+                    return output
+                return inputs[0] * (torch.from_numpy(mine.mask).to(inputs[0].dtype) / (1 - mod.p))
+            module.register_forward_hook(hook)
 
 
 def _pair(name: str, dtype: np.dtype, seed: int):
@@ -39,19 +63,93 @@ def test_parameter_names_and_shapes_match_torch(name):
 def test_forward_and_gradients_match_torch(name, seed, batch, dtype):
     rng = np.random.default_rng(seed)
     ours, ref = _pair(name, dtype, seed)
+    share_dropout_masks(ours, ref)
     x = distinct_array(rng, (batch, 1, 28, 28), dtype)
     out = ours(x)
     dout = distinct_array(rng, out.shape, dtype)
     dx = ours.backward(dout)
     xt = torch.from_numpy(x).requires_grad_()
+    conv_out = []
+
+    def keep_conv_out(mod, inputs, output):
+        output.retain_grad()
+        conv_out.append(output)
+    if hasattr(ref, "conv1"):
+        ref.conv1.register_forward_hook(keep_conv_out)
     out_t = ref(xt)
     out_t.backward(torch.from_numpy(dout))
     case = f"model={name} N={batch} dtype={np.dtype(dtype).name} seed={seed}"
-    assert_parity(f"{name}.out", out, out_t, case, reduction=LONGEST_REDUCTION)
-    assert_parity(f"{name}.dx", dx, xt.grad, case, reduction=LONGEST_REDUCTION)
+    k = _reduction(name, batch)
+    # conv1.bias.grad sums conv1's output gradient; before batch norm (training) that sum is exactly 0 and
+    # both engines give round-off, judged at the size of the summed terms
+    scales = {"conv1.bias": conv_out[0].grad.abs().sum(dim=(0, 2, 3)).numpy()} if conv_out else {}
+    assert_parity(f"{name}.out", out, out_t, case, reduction=k)
+    assert_parity(f"{name}.dx", dx, xt.grad, case, reduction=k)
     ref_params = dict(ref.named_parameters())
     for key, p in ours.named_parameters():
-        assert_parity(f"{name}.{key}.grad", p.grad, ref_params[key].grad, case, reduction=LONGEST_REDUCTION)
+        assert_parity(f"{name}.{key}.grad", p.grad, ref_params[key].grad, case, reduction=k, scale=scales.get(key))
+    ref_state = ref.state_dict()
+    for key, value in ours.state_dict().items():  # batch norm's running statistics moved alike
+        if key.endswith("num_batches_tracked"):
+            assert int(value) == int(ref_state[key]) == 1, case
+        else:
+            assert_parity(f"{name}.{key}", value, ref_state[key], case, reduction=k, scale=np.abs(value) + 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_simple_cnn_bn_gives_the_same_outputs_in_eval_mode_from_the_same_state_dict(dtype):
+    """After training steps in ours (batch statistics, running estimates, dropout), the state dict loaded
+    into torch gives the same eval-mode outputs (running statistics, no dropout) and back."""
+    ours = build_model("simple-cnn-bn", dtype=dtype, rng=np.random.default_rng(0))
+    opt, crit = SGD(list(ours.parameters()), lr=0.05, momentum=0.9), CrossEntropyLoss()
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        crit(ours(rng.standard_normal((8, 1, 28, 28)).astype(dtype)), rng.integers(0, 10, 8))
+        opt.zero_grad()
+        ours.backward(crit.backward())
+        opt.step()
+    assert int(ours.bn1.num_batches_tracked) == 3 and not np.allclose(ours.bn1.running_mean, 0)
+    ref = build_torch_model("simple-cnn-bn", dtype=getattr(torch, np.dtype(dtype).name))
+    ref.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    ours.eval()
+    ref.eval()
+    x = rng.standard_normal((5, 1, 28, 28)).astype(dtype)
+    out = ours(x)
+    assert np.array_equal(out, ours(x)), "eval mode is deterministic"
+    with torch.no_grad():
+        assert_parity("simple-cnn-bn.eval.out", out, ref(torch.from_numpy(x)), "eval", reduction=LONGEST_REDUCTION)
+    again = build_model("simple-cnn-bn", dtype=dtype).eval()
+    again.load_state_dict(ref.state_dict())
+    assert np.array_equal(again(x), out)
+
+
+def test_classic_lenet5_has_the_papers_parameter_counts():
+    """C1 156, S2 12, C3 1,516 (the 60 connections of Table I), S4 32, C5 48,120, F6 10,164 trainable."""
+    model = build_model("lenet5-classic", rng=np.random.default_rng(0))
+    mask = c3_connection_mask()
+    masked = {id(model.conv2.weight): int(np.count_nonzero(np.broadcast_to(mask, model.conv2.weight.shape)))}
+    trainable = {name: sum(masked.get(id(p), p.data.size) for p in module.parameters())
+                 for name, module in model.named_children()}
+    assert {k: v for k, v in trainable.items() if v} == {"conv1": 156, "pool1": 12, "conv2": 1516, "pool2": 32,
+                                                          "conv3": 48120, "fc1": 10164, "fc2": 850}
+    names = [type(m).__name__ for m in model.children()]
+    assert names[:8] == ["Conv2d", "ScaledTanh", "Subsampling", "ScaledTanh", "MaskedConv2d", "ScaledTanh",
+                         "Subsampling", "ScaledTanh"]
+
+
+def test_training_loop_switches_train_and_eval():
+    """scratch.training: train_one_epoch runs in train mode (batch norm tracks, dropout drops), evaluate
+    in eval mode (running statistics, no dropout)."""
+    from scratch.training import evaluate, train_one_epoch
+
+    model = build_model("simple-cnn-bn", rng=np.random.default_rng(0)).eval()
+    rng = np.random.default_rng(2)
+    batches = [(rng.standard_normal((4, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, 4)) for _ in range(2)]
+    train_one_epoch(model, batches, CrossEntropyLoss(), SGD(list(model.parameters()), lr=0.01))
+    assert model.training and model.drop.training and int(model.bn1.num_batches_tracked) == 2
+    result = evaluate(model, batches, CrossEntropyLoss())
+    assert not model.training and not model.bn1.training and int(model.bn1.num_batches_tracked) == 2
+    assert model.drop.mask is None and np.isfinite(result.loss)
 
 
 def test_c3_connection_table_is_the_papers():

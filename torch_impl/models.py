@@ -58,17 +58,27 @@ class LeNet5(nn.Sequential):
         ]))
 
 
+class Subsampling(nn.Sequential):
+    """See :class:`scratch.models.Subsampling`: 2×2 sums, then a depthwise 1×1 conv (coefficient, bias)."""
+
+    def __init__(self, channels: int):
+        super().__init__(OrderedDict([
+            ("sum", SumPool2d(2)), ("coef", nn.Conv2d(channels, channels, 1, groups=channels)),
+        ]))
+
+
 class LeNet5Classic(nn.Sequential):
     """See :class:`scratch.models.LeNet5Classic`."""
 
     def __init__(self, num_classes: int = 10):
         super().__init__(OrderedDict([
-            ("conv1", nn.Conv2d(1, 6, 5, padding=2)), ("act1", ScaledTanh()), ("pool1", SumPool2d(2)),
-            ("conv2", MaskedConv2d(6, 16, 5, mask=c3_connection_mask())), ("act2", ScaledTanh()),
-            ("pool2", SumPool2d(2)),
-            ("conv3", nn.Conv2d(16, 120, 5)), ("act3", ScaledTanh()),
+            ("conv1", nn.Conv2d(1, 6, 5, padding=2)), ("act1", ScaledTanh()),
+            ("pool1", Subsampling(6)), ("act2", ScaledTanh()),
+            ("conv2", MaskedConv2d(6, 16, 5, mask=c3_connection_mask())), ("act3", ScaledTanh()),
+            ("pool2", Subsampling(16)), ("act4", ScaledTanh()),
+            ("conv3", nn.Conv2d(16, 120, 5)), ("act5", ScaledTanh()),
             ("flatten", nn.Flatten()),
-            ("fc1", nn.Linear(120, 84)), ("act4", ScaledTanh()),
+            ("fc1", nn.Linear(120, 84)), ("act6", ScaledTanh()),
             ("fc2", nn.Linear(84, num_classes)),
         ]))
 
@@ -97,7 +107,21 @@ class SimpleCNN(nn.Sequential):
         ]))
 
 
-MODELS = {"lenet5": LeNet5, "lenet5-classic": LeNet5Classic, "simple-nn": SimpleNN, "simple-cnn": SimpleCNN}
+class SimpleCNNBN(nn.Sequential):
+    """See :class:`scratch.models.SimpleCNNBN`."""
+
+    def __init__(self, num_classes: int = 10):
+        super().__init__(OrderedDict([
+            ("conv1", nn.Conv2d(1, 9, 3, padding=2)), ("bn1", nn.BatchNorm2d(9)), ("act1", nn.ReLU()),
+            ("pool1", nn.AvgPool2d(2)),
+            ("flatten", nn.Flatten()),
+            ("fc1", nn.Linear(9 * 15 * 15, 36)), ("act2", nn.ReLU()), ("drop", nn.Dropout(0.5)),
+            ("fc2", nn.Linear(36, num_classes)),
+        ]))
+
+
+MODELS = {"lenet5": LeNet5, "lenet5-classic": LeNet5Classic, "simple-nn": SimpleNN, "simple-cnn": SimpleCNN,
+          "simple-cnn-bn": SimpleCNNBN}
 
 
 def build_model(name: str, num_classes: int = 10, *, dtype: torch.dtype = torch.float32,

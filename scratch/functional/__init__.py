@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from scratch._backend import implementation
 
-FAMILIES = ("activation", "conv", "linear", "loss", "pool", "reshape", "optim", "augment")
+FAMILIES = ("activation", "conv", "linear", "loss", "pool", "reshape", "norm", "optim", "augment")
 
 
 def _dispatching(family: str, name: str, reference: Callable) -> Callable:
