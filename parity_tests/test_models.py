@@ -15,6 +15,7 @@ from parity_tests.strategies import distinct_array, seeds
 from scratch.models import C3_CONNECTIONS, MODELS, build_model, c3_connection_mask
 from scratch.nn.loss import CrossEntropyLoss
 from scratch.optim import SGD
+from torch_impl.compare import share_dropout_masks
 from torch_impl.models import build_model as build_torch_model
 
 # Longest reduction in any of the models: fc1 of SimpleCNN (2025 inputs); used for the float32 tolerance.
@@ -24,23 +25,6 @@ LONGEST_REDUCTION = 2025
 
 def _reduction(name: str, batch: int) -> int:
     return max(LONGEST_REDUCTION, batch * 30 * 30) if name == "simple-cnn-bn" else LONGEST_REDUCTION
-
-
-def share_dropout_masks(ours, ref) -> None:
-    """Make each torch Dropout of ``ref`` apply the mask the same-named Dropout of ``ours`` drew in its last
-    forward (a forward hook replacing torch's output by x·mask/(1-p)); ``ours`` must run first each step."""
-    from scratch.nn.norm import Dropout
-
-    modules = dict(ours.named_modules())
-    for key, module in ref.named_modules():
-        if isinstance(module, torch.nn.Dropout):
-            assert isinstance(modules[key], Dropout)
-
-            def hook(mod, inputs, output, mine=modules[key]):
-                if not mod.training or mine.mask is None:
-                    return output
-                return inputs[0] * (torch.from_numpy(mine.mask).to(inputs[0].dtype) / (1 - mod.p))
-            module.register_forward_hook(hook)
 
 
 def _pair(name: str, dtype: np.dtype, seed: int):

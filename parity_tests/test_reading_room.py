@@ -70,7 +70,7 @@ from scratch.optim import Adam
 assert scratch.get_backend() == "reference"
 rng = np.random.default_rng(0)
 x, y = rng.standard_normal((4, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, 4)
-for name in ("lenet5", "lenet5-classic", "simple-cnn", "simple-nn"):
+for name in ("lenet5", "lenet5-classic", "simple-cnn", "simple-cnn-bn", "simple-nn"):
     model = build_model(name, dtype=np.float32, rng=rng)
     criterion, optimizer = CrossEntropyLoss(), Adam(list(model.parameters()))
     for _ in range(2):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import scratch
 from scratch import optim
 from scratch.callbacks import EarlyStopping
 from scratch.checkpoint import load_checkpoint
@@ -74,8 +75,9 @@ def _digits_loaders(seed=0):
             DataLoader(val, 256, transform=normalize()))
 
 
-def _scratch_run(tmp_path, epochs, resume=False, init_seed=0):
-    model = build_model("simple-cnn", rng=np.random.default_rng(init_seed))
+def _scratch_run(tmp_path, epochs, resume=False, init_seed=0, model_name="simple-cnn"):
+    scratch.manual_seed(init_seed)  # dropout's masks come from the default generator
+    model = build_model(model_name, rng=np.random.default_rng(init_seed))
     opt = optim.Adam(list(model.parameters()), lr=2e-3)
     sched = ReduceLROnPlateau(opt, factor=0.5, patience=0)
     stopper = EarlyStopping(patience=5)
@@ -86,11 +88,13 @@ def _scratch_run(tmp_path, epochs, resume=False, init_seed=0):
     return model, history
 
 
-def test_scratch_resume_reaches_the_uninterrupted_weights(tmp_path):
-    full, full_history = _scratch_run(tmp_path / "a", epochs=3)
-    _scratch_run(tmp_path / "b", epochs=2)
+@pytest.mark.parametrize("model_name", ["simple-cnn", "simple-cnn-bn"])  # -bn: dropout masks, running stats
+def test_scratch_resume_reaches_the_uninterrupted_weights(tmp_path, model_name):
+    full, full_history = _scratch_run(tmp_path / "a", epochs=3, model_name=model_name)
+    _scratch_run(tmp_path / "b", epochs=2, model_name=model_name)
     assert load_checkpoint(tmp_path / "b" / "ckpt.npz")["epoch"] == 2
-    resumed, resumed_history = _scratch_run(tmp_path / "b", epochs=3, resume=True, init_seed=99)
+    resumed, resumed_history = _scratch_run(tmp_path / "b", epochs=3, resume=True, init_seed=99,
+                                            model_name=model_name)
     for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
         np.testing.assert_array_equal(a, b, err_msg=f"{k} differs after resume")
     for key in ("train_loss", "val_loss", "val_acc", "lr"):
@@ -204,6 +208,20 @@ def test_compare_engines_agree_step_by_step(data_root, dtype, limit):
         assert r.max_weight_rel_diff <= 1e-9, r.max_weight_rel_diff
     else:
         assert r.max_loss_rel_diff <= limit, r.max_loss_rel_diff
+
+
+@pytest.mark.parametrize("model,optimizer", [("simple-cnn-bn", "sgd"), ("lenet5-classic", "adam")])
+def test_compare_engines_in_lockstep_with_dropout_and_batch_norm(model, optimizer):
+    """Dropout masks shared, batch norm's running statistics in the compared state dicts (float64).
+
+    SGD for simple-cnn-bn: the conv bias before batch norm has an exactly zero gradient, so what each
+    engine computes for it is rounding noise (~1e-17), which Adam's normalised step turns into updates of
+    up to lr; SGD keeps it at noise x lr."""
+    r = compare_engines(model, steps=12, dtype="float64", batch_size=16, dataset="digits", seed=0,
+                        optimizer=optimizer)
+    assert r.losses_scratch[-1] < r.losses_scratch[0]
+    assert r.max_loss_diff <= 1e-9, r.max_loss_diff
+    assert r.max_weight_rel_diff <= 1e-9, r.max_weight_rel_diff
 
 
 def test_cli_train_both_engines_and_preview(tmp_path, capsys):

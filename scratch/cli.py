@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 ENGINES = ("scratch", "torch")
-MODEL_NAMES = ("lenet5", "lenet5-classic", "simple-nn", "simple-cnn")
+MODEL_NAMES = ("lenet5", "lenet5-classic", "simple-nn", "simple-cnn", "simple-cnn-bn")
 DATASETS = ("auto", "fashion-mnist", "mnist", "digits")
 BACKENDS = ("reference", "numba")
 CHECKPOINTS = {"scratch": "checkpoint.npz", "torch": "checkpoint.pt"}

@@ -295,11 +295,34 @@ def _run_epoch(engine: Engine, model, train_loader, val_loader, criterion, optim
     return stop
 
 
-def _engine() -> Engine:
+def _engine(model) -> Engine:
     from scratch.checkpoint import load_checkpoint, save_checkpoint
 
     return Engine(train_one_epoch=train_one_epoch, evaluate=evaluate, save_checkpoint=save_checkpoint,
-                  load_checkpoint=load_checkpoint)
+                  load_checkpoint=load_checkpoint, extra_rng_state=lambda: rng_states(model),
+                  set_extra_rng_state=lambda state: set_rng_states(model, state))
+
+
+def rng_states(model) -> dict:
+    """The generators a training step draws from besides the loader's: scratch.nn.init's default one and
+    every module's own ``rng`` (dropout masks), as plain data for a checkpoint."""
+    from scratch.nn import init
+
+    return {"default": init.default_rng().bit_generator.state,
+            "modules": {name: m.rng.bit_generator.state for name, m in model.named_modules()
+                        if isinstance(getattr(m, "rng", None), np.random.Generator)}}
+
+
+def set_rng_states(model, state: dict | None) -> None:
+    """Restore what :func:`rng_states` saved (nothing for a checkpoint without it)."""
+    from scratch.nn import init
+
+    if not state:
+        return
+    init.default_rng().bit_generator.state = state["default"]
+    for name, m in model.named_modules():
+        if name in state["modules"]:
+            m.rng.bit_generator.state = state["modules"][name]
 
 
 def fit(model, train_loader, val_loader, criterion, optimizer, *, epochs: int, scheduler=None,
@@ -322,6 +345,6 @@ def fit(model, train_loader, val_loader, criterion, optimizer, *, epochs: int, s
     scheduler steps) and ``epoch_time`` (seconds). A stop request raises :class:`TrainingInterrupted` naming
     the checkpoint that holds the last completed epoch.
     """
-    return run_fit(_engine(), model, train_loader, val_loader, criterion, optimizer, epochs=epochs,
+    return run_fit(_engine(model), model, train_loader, val_loader, criterion, optimizer, epochs=epochs,
                    scheduler=scheduler, early_stopping=early_stopping, checkpoint_path=checkpoint_path,
                    resume=resume, progress=progress, log=log, config=config, after_resume=after_resume)

@@ -38,6 +38,24 @@ class CompareResult:
     perf: dict = field(default_factory=dict)  # scratch.perf.info(), filled in by the CLI
 
 
+def share_dropout_masks(ours, ref) -> None:
+    """Make each torch Dropout of ``ref`` apply the mask the same-named Dropout of ``ours`` drew in its last
+    forward (a forward hook replacing torch's output by x·mask/(1-p)); ``ours`` must run first each step."""
+    from scratch.nn.norm import Dropout
+
+    modules = dict(ours.named_modules())
+    for key, module in ref.named_modules():
+        if isinstance(module, torch.nn.Dropout):
+            if not isinstance(modules.get(key), Dropout):
+                raise ValueError(f"share_dropout_masks: {key} is a Dropout in torch's model only")
+
+            def hook(mod, inputs, output, mine=modules[key]):
+                if not mod.training or mine.mask is None:
+                    return output
+                return inputs[0] * (torch.from_numpy(mine.mask).to(inputs[0].dtype) / (1 - mod.p))
+            module.register_forward_hook(hook)
+
+
 def make_optimizers(name: str, scratch_params, torch_params, lr: float):
     """The same optimizer, with the same hyperparameters, for both engines."""
     if name == "adam":
@@ -53,7 +71,8 @@ def make_optimizers(name: str, scratch_params, torch_params, lr: float):
 def compare_engines(model: str = "lenet5", steps: int = 200, dtype: str = "float64", batch_size: int = 64,
                     lr: float = 1e-3, optimizer: str = "adam", dataset: str = "auto",
                     root: str | None = None, seed: int = 0, threads: int | None = None) -> CompareResult:
-    """Train ``model`` for ``steps`` steps in both engines from identical weights on identical batches."""
+    """Train ``model`` for ``steps`` steps in both engines from identical weights on identical batches (and
+    identical dropout masks); batch norm's running statistics are part of the compared state dicts."""
     if dtype not in ("float32", "float64"):
         raise ValueError(f"compare: dtype must be float32 or float64, got {dtype!r}")
     if steps < 1:
@@ -71,6 +90,7 @@ def compare_engines(model: str = "lenet5", steps: int = 200, dtype: str = "float
     ours = build_model(model, dtype=np_dtype, rng=np.random.default_rng(seed))
     ref = build_torch_model(model, dtype=t_dtype)
     ref.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    share_dropout_masks(ours, ref)  # the same dropout masks in both (ours draws them first each step)
     opt_ours, opt_ref = make_optimizers(optimizer, list(ours.parameters()), list(ref.parameters()), lr)
     crit_ours, crit_ref = CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
     import scratch

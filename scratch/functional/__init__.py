@@ -1,6 +1,6 @@
 """The reading room: every op as ``<op>_forward(...) -> (out, cache)`` and ``<op>_backward(dout, cache)``
 in plain NumPy that reads like its docstring's formula (one module per family: conv, pool, activation,
-linear, loss, reshape, optim, augment).
+linear, loss, reshape, norm, optim, augment).
 
 The names of this package dispatch: ``scratch.functional.conv2d_forward`` runs the reference in
 :mod:`scratch.functional.conv` or the Numba engine in :mod:`scratch.kernels.conv`, whichever backend is in

@@ -23,6 +23,7 @@ THRESHOLDS: dict[str, float] = {
     "pool": 350_000,         # input elements; LeNet's pool1 at batch 64 (301k) serial, pool2 at 256 (410k) not
     "linear": 1_500_000,     # multiply-adds; 2 threads win from ~1M (forward) to ~1.5M (backward)
     "conv": 1_500_000,       # multiply-adds of the whole batch; LeNet's convolutions at batch 1 stay serial
+    "norm": 350_000,         # elements; batch norm's passes are memory-bound like the elementwise ops
     "affine": 1 << 20,       # pixels; one training batch (64·28·28) takes ~0.5 ms on one core
 }
 

@@ -8,7 +8,7 @@ passes for the statistics (the mean, then Σ(x - μ)²: no cancellation, unlike 
 writes x̂ and out; the backward makes one pass for Σdout and Σdout·x̂ (which are dβ and dγ) and one that
 writes dx. Sums accumulate in float64 whatever x's dtype (as torch's CPU kernels do); results are
 stored in x's dtype. :func:`scratch.kernels._parallel.run` runs the kernels over ranges of channels,
-one per thread, from ``THRESHOLDS["elementwise"]`` elements of x on.
+one per thread, from ``THRESHOLDS["norm"]`` elements of x on.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def batch_norm_forward(x: np.ndarray, running_mean: np.ndarray | None, running_v
     gamma = np.ones(c, dtype) if weight is None else weight
     beta = np.zeros(c, dtype) if bias is None else bias
     xhat, out, inv_std = np.empty_like(x3), np.empty_like(x3), np.empty(c, dtype)
-    run("elementwise", _forward_kernel, _forward_parallel, x3.size, c, x3, gamma, beta, mean, var, eps, training,
+    run("norm", _forward_kernel, _forward_parallel, x3.size, c, x3, gamma, beta, mean, var, eps, training,
         xhat, out, inv_std)
     m = n * s
     if training and running_mean is not None and m > 0:
@@ -115,7 +115,7 @@ def batch_norm_backward(dout: np.ndarray, cache: BatchNormCache
     c = xhat.shape[1]
     gamma = np.ones(c, xhat.dtype) if weight is None else weight
     dx, dgamma, dbeta = np.empty_like(xhat), np.empty(c, xhat.dtype), np.empty(c, xhat.dtype)
-    run("elementwise", _backward_kernel, _backward_parallel, xhat.size, c, dout3, xhat, inv_std, gamma, training,
+    run("norm", _backward_kernel, _backward_parallel, xhat.size, c, dout3, xhat, inv_std, gamma, training,
         dx, dgamma, dbeta)
     return dx.reshape(x_shape), (None if weight is None else dgamma), (dbeta if has_bias else None)
 
