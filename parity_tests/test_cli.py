@@ -118,7 +118,7 @@ def test_tiny_run_records_backend_and_perf_and_protects_its_folder(tmp_path, cap
     assert run["perf"]["configured"] is True and "numba_threads" in run["perf"]
     assert len(history["train_acc"]) == len(history["val_acc"]) == 2
     for name in ("history.json", "checkpoint.npz", "model.npz", "curves.png", "confusion_matrix.png",
-                 "confusion_matrix_normalized.png"):
+                 "confusion_matrix_normalized.png", "feature_maps.png", "misclassified.png"):  # simple-nn: no conv1
         assert (out / name).stat().st_mode & 0o777 == 0o640, name
     capsys.readouterr()
 
@@ -226,3 +226,22 @@ def test_scratch_engine_runs_without_torch(tmp_path):
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 2
     assert "needs PyTorch, which is not installed: pip install 'scratchnet[torch]'" in _one_line(stderr)
+
+
+def test_learner_tools_run_from_the_cli(tmp_path, capsys):
+    """gradcheck, explain and visualize are scratchnet commands with their own parsers."""
+    assert main(["gradcheck", "relu"]) == 0
+    assert "all three agree" in capsys.readouterr().out
+    assert main(["explain", "avg_pool2d"]) == 0
+    assert "torch" in capsys.readouterr().out
+    run = tmp_path / "run"
+    assert main(["train", "--engine", "scratch", "--model", "simple-cnn", "--dataset", "digits", "--epochs", "1",
+                 "--no-progress", "--out", str(run)]) == 0
+    pictures = ("conv1_filters.png", "feature_maps.png", "misclassified.png")
+    assert all((run / f).stat().st_size > 10_000 for f in pictures)
+    capsys.readouterr()
+    assert main(["visualize", str(run), "--out", str(tmp_path / "pictures"), "--count", "4"]) == 0
+    assert (tmp_path / "pictures" / "misclassified.png").is_file()
+    with pytest.raises(SystemExit) as err:
+        main(["gradcheck", "--help"])
+    assert err.value.code == 0 and "scratchnet gradcheck" in capsys.readouterr().out

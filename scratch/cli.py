@@ -217,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--data-dir", default=None,
                    help="target folder (None: $SCRATCH_DATA_DIR, else the per-user cache ~/.cache/scratchnet)")
 
+    for name, text in TOOLS.items():  # parsed by the tools themselves: `scratchnet NAME --help`
+        sub.add_parser(name, help=text, add_help=False)
+
     b = sub.add_parser("bench", help="benchmarks of both engines (benchmarks/README.md; a source checkout)",
                        formatter_class=_Formatter)
     b.add_argument("suite", choices=("ops", "train", "plot"),
@@ -552,6 +555,11 @@ def _write_results(args, history, result, test, name, backend, perf_info, out: P
                           title="Confusion matrix, each row divided by its true-class count")
     print(f"wrote history.json, curves.png, confusion_matrix.png, confusion_matrix_normalized.png and "
           f"{MODELS[args.engine]} to {out}")
+    from scratch.visualize import load_run, write_pictures
+
+    model, run = load_run(out)
+    pictures = write_pictures(model, run, test, out)
+    print(f"wrote {', '.join(p.name for p in pictures)} (what the network learned; scratchnet visualize {out})")
 
 
 def _lr_applier(config: dict, optimizer):
@@ -707,6 +715,11 @@ def cmd_bench(args, argv: Sequence[str]) -> int:
     return importlib.import_module(f"benchmarks.{module}").main(args.options)
 
 
+TOOLS = {"gradcheck": "check an op's backward (or yours) three ways: itself, finite differences, torch",
+         "explain": "a worked example of an op: one output and one gradient written out term by term",
+         "visualize": "pictures of a trained run: conv1's filters, feature maps, confident mistakes"}
+
+
 COMMANDS = {"train": cmd_train, "compare": cmd_compare, "augment-preview": cmd_augment_preview,
             "download": cmd_download, "bench": cmd_bench}
 
@@ -714,6 +727,10 @@ COMMANDS = {"train": cmd_train, "compare": cmd_compare, "augment-preview": cmd_a
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns its exit status (bad arguments exit 2 through argparse or CLIError)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in TOOLS:  # each tool has its own parser and messages
+        import importlib
+
+        return importlib.import_module(f"scratch.{argv[0]}").main(argv[1:])
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
     prefix = f"scratchnet {args.command}: error:"

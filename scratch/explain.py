@@ -353,7 +353,7 @@ def write_png(ex: Example, path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    _write_png(fig, path)
     plt.close(fig)
     return path
 
@@ -370,6 +370,14 @@ def _int_or_pair(text: str) -> int | tuple[int, int]:
     if len(v) not in (1, 2):
         raise argparse.ArgumentTypeError(f"expected an int or H,W, got {text!r}")
     return v[0] if len(v) == 1 else v
+
+
+def _write_png(fig, path: Path) -> None:
+    """The figure as PNG, written atomically (temporary file, fsync, rename), as scratch.plots does."""
+    from scratch.serialization import atomic_write
+
+    with atomic_write(path) as fh:
+        fig.savefig(fh, format="png", dpi=110)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -762,7 +762,7 @@ def write_pngs(result: GradcheckResult, folder: str | Path) -> list[Path]:
         fig.suptitle(f"gradcheck {result.case.op} {tensor} {shape}   {note}\n{result.case.header()}", fontsize=9)
         fig.tight_layout()
         path = folder / f"{result.case.op}_{tensor}.png"
-        fig.savefig(path, dpi=110)
+        _write_png(fig, path)
         plt.close(fig)
         written.append(path)
     return written
@@ -1032,6 +1032,14 @@ def _ints(text: str) -> tuple[int, ...]:
         return tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {text!r}") from None
+
+
+def _write_png(fig, path: Path) -> None:
+    """The figure as PNG, written atomically (temporary file, fsync, rename), as scratch.plots does."""
+    from scratch.serialization import atomic_write
+
+    with atomic_write(path) as fh:
+        fig.savefig(fh, format="png", dpi=110)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,7 @@
 """``scratchnet visualize RUN_DIR``: pictures of what a trained scratch model learned.
 
-Reads a run folder written by ``scratchnet train`` (``model.npz``, the weights; ``history.json``, whose
+Reads a run folder written by ``scratchnet train`` (``model.npz``, the weights, or a torch run's ``model.pt``,
+loaded into the same scratch model; ``history.json``, whose
 ``run`` entry names the model, dataset and dtype), loads the test split (``--data-dir``, else
 ``$SCRATCH_DATA_DIR``, else the per-user cache) and writes three PNGs into the run folder (or ``--out``):
 
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["load_run", "plot_filters", "plot_feature_maps", "plot_misclassified", "predict", "main"]
+__all__ = ["load_run", "plot_filters", "plot_feature_maps", "plot_misclassified", "predict", "write_pictures", "main"]
 
 
 def load_run(run_dir: str | Path) -> tuple[Any, dict]:
@@ -31,14 +32,19 @@ def load_run(run_dir: str | Path) -> tuple[Any, dict]:
     from scratch.serialization import load
 
     run_dir = Path(run_dir)
-    history, weights = run_dir / "history.json", run_dir / "model.npz"
-    for f in (history, weights):
-        if not f.is_file():
-            raise FileNotFoundError(f"visualize: {f} not found (a folder written by `scratchnet train` with "
-                                    f"the scratch engine holds model.npz and history.json)")
+    history = run_dir / "history.json"
+    weights = next((run_dir / f for f in ("model.npz", "model.pt") if (run_dir / f).is_file()), None)
+    if not history.is_file() or weights is None:
+        raise FileNotFoundError(f"visualize: {run_dir} holds no finished run (`scratchnet train` writes "
+                                f"history.json and model.npz, or model.pt for the torch engine)")
     run = json.loads(history.read_text()).get("run", {})
     dtype = np.dtype(run.get("dtype", "float32"))
-    state = load(weights)
+    if weights.suffix == ".pt":  # a torch run: the same keys and layouts, so its weights load into ours
+        import torch
+
+        state = {k: v.numpy() for k, v in torch.load(weights, map_location="cpu", weights_only=True).items()}
+    else:
+        state = load(weights)
     n_classes = next((len(v) for k, v in reversed(state.items()) if k.endswith(".bias")), 10)
     model = build_model(run.get("model", "lenet5"), n_classes, dtype=dtype)
     model.load_state_dict(state)
@@ -170,9 +176,37 @@ def _save(fig, path: str | Path, tight: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if tight:
         fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    _write_png(fig, path)
     plt.close(fig)
     return path
+
+
+def _write_png(fig, path: Path) -> None:
+    """The figure as PNG, written atomically (temporary file, fsync, rename), as scratch.plots does."""
+    from scratch.serialization import atomic_write
+
+    with atomic_write(path) as fh:
+        fig.savefig(fh, format="png", dpi=110)
+
+
+def write_pictures(model: Any, run: dict, test: Any, out: str | Path, image: int = 0, count: int = 16,
+                   limit_test: int | None = None) -> list[Path]:
+    """conv1_filters.png (models with a conv1), feature_maps.png and misclassified.png into ``out``, for
+    ``model`` (eval mode) and the test split ``test``; ``run`` is history.json's run entry."""
+    n = len(test) if limit_test is None else min(limit_test, len(test))
+    images, labels = test.get_batch(np.arange(n))
+    classes = list(getattr(test, "classes", [])) or [str(i) for i in range(10)]
+    dtype = np.dtype(run.get("dtype", "float32"))
+    out = Path(out)
+    written = []
+    if hasattr(model, "conv1"):
+        written.append(plot_filters(model, out / "conv1_filters.png",
+                                    f"conv1 filters of {run.get('model', '?')} on {run.get('dataset', '?')}"))
+    i = min(max(image, 0), n - 1)
+    written.append(plot_feature_maps(model, images[i], classes[labels[i]], out / "feature_maps.png", dtype))
+    probs = predict(model, images, dtype)
+    written.append(plot_misclassified(images, labels, probs, classes, out / "misclassified.png", count))
+    return written
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -200,19 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"scratchnet visualize: {str(e).splitlines()[0]}", file=sys.stderr)
         return 1
-    n = len(test) if args.limit_test is None else min(args.limit_test, len(test))
-    images, labels = test.get_batch(np.arange(n))
-    classes = list(getattr(test, "classes", [])) or [str(i) for i in range(10)]
-    dtype = np.dtype(run.get("dtype", "float32"))
-    out = Path(args.out or args.run_dir)
-    written = []
-    if hasattr(model, "conv1"):
-        written.append(plot_filters(model, out / "conv1_filters.png",
-                                    f"conv1 filters of {run.get('model', '?')} on {run.get('dataset', '?')}"))
-    i = min(max(args.image, 0), n - 1)
-    written.append(plot_feature_maps(model, images[i], classes[labels[i]], out / "feature_maps.png", dtype))
-    probs = predict(model, images, dtype)
-    written.append(plot_misclassified(images, labels, probs, classes, out / "misclassified.png", args.count))
+    written = write_pictures(model, run, test, Path(args.out or args.run_dir), args.image, args.count,
+                             args.limit_test)
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
 
