@@ -20,13 +20,13 @@ from ``THRESHOLDS["elementwise"]`` elements, below which waking the threads cost
 ``error_model="numpy"`` (IEEE division, no zero check), without which LLVM does not vectorise them.
 Constants are made in the input's dtype (``x.dtype.type(1)`` inside the kernels), so float32 stays
 float32. Same signatures, checks (:mod:`scratch.functional._checks.activation`) and results as the
-reference, :mod:`scratch.functional.activation`; the caches are this module's own NamedTuples.
+reference, :mod:`scratch.functional.activation`; the caches are the reference's, subclassed here so that a
+backward runs in the room whose forward made its cache.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -34,41 +34,51 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic, overload
 
+from scratch.functional import activation as reference
 from scratch.functional._checks import activation as checks
 from scratch.kernels._parallel import run
 
 
-class ReluCache(NamedTuple):
-    out: np.ndarray
+class ReluCache(reference.ReluCache):
+    """The reference's cache, defined here so that its backward runs in the engine room."""
+
+    __slots__ = ()
 
 
-class LeakyReluCache(NamedTuple):
-    x: np.ndarray
-    negative_slope: np.generic
+class LeakyReluCache(reference.LeakyReluCache):
+    """The reference's cache, defined here so that its backward runs in the engine room."""
+
+    __slots__ = ()
 
 
-class SigmoidCache(NamedTuple):
-    out: np.ndarray
+class SigmoidCache(reference.SigmoidCache):
+    """The reference's cache, defined here so that its backward runs in the engine room."""
+
+    __slots__ = ()
 
 
-class TanhCache(NamedTuple):
-    out: np.ndarray
+class TanhCache(reference.TanhCache):
+    """The reference's cache, defined here so that its backward runs in the engine room."""
+
+    __slots__ = ()
 
 
-class ScaledTanhCache(NamedTuple):
-    t: np.ndarray
-    amplitude: np.generic
-    slope: np.generic
+class ScaledTanhCache(reference.ScaledTanhCache):
+    """The reference's cache, defined here so that its backward runs in the engine room."""
+
+    __slots__ = ()
 
 
-class SoftmaxCache(NamedTuple):
-    out: np.ndarray
-    dim: int
+class SoftmaxCache(reference.SoftmaxCache):
+    """The reference's cache, defined here so that its backward runs in the engine room."""
+
+    __slots__ = ()
 
 
-class LogSoftmaxCache(NamedTuple):
-    out: np.ndarray
-    dim: int
+class LogSoftmaxCache(reference.LogSoftmaxCache):
+    """The reference's cache, defined here so that its backward runs in the engine room."""
+
+    __slots__ = ()
 
 
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ReluCache]:

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numba
 import numpy as np
 
+from scratch.functional import loss as reference
 from scratch.functional._checks import loss as checks
 from scratch.functional._checks.loss import class_rows, from_class_rows
 from scratch.kernels.activation import _softmax_kernel, log_softmax_rows
@@ -47,11 +48,10 @@ class NLLLossCache(NamedTuple):
     input_shape: tuple[int, ...]
 
 
-class RegressionCache(NamedTuple):
-    """What the regression backwards need."""
+class RegressionCache(reference.RegressionCache):
+    """The reference's cache, defined here so that its backward runs in the engine room."""
 
-    diff: np.ndarray  # input - target
-    reduction: str
+    __slots__ = ()
 
 
 def _reduce(loss: np.ndarray, reduction: str, denominator: np.generic) -> np.ndarray:

@@ -13,27 +13,20 @@ one per thread, from ``THRESHOLDS["norm"]`` elements of x on.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numba
 import numpy as np
 
+from scratch.functional import norm as reference
 from scratch.functional._checks.norm import batch_norm_args, norm_dout
 from scratch.kernels._parallel import run
 
 __all__ = ["batch_norm_forward", "batch_norm_backward"]
 
 
-class BatchNormCache(NamedTuple):
-    """What :func:`batch_norm_backward` needs: x̂ (N, C, S), 1/σ (C,), γ (or None), whether there is a
-    β, whether batch statistics were used, and x's shape."""
+class BatchNormCache(reference.BatchNormCache):
+    """The reference's cache, defined here so that its backward runs in the engine room."""
 
-    xhat: np.ndarray
-    inv_std: np.ndarray
-    weight: np.ndarray | None
-    has_bias: bool
-    training: bool
-    x_shape: tuple[int, ...]
+    __slots__ = ()
 
 
 def batch_norm_forward(x: np.ndarray, running_mean: np.ndarray | None, running_var: np.ndarray | None,

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from scratch.functional import pool as reference
 from scratch.functional._checks.pool import IntPair, PoolGeometry, avg_options, pool_dout, pool_geometry
 from scratch.kernels._parallel import run
 
@@ -43,12 +44,10 @@ class _Windows(NamedTuple):
     pairs: bool
 
 
-class MaxPool2dCache(NamedTuple):
-    """What :func:`max_pool2d_backward` needs: the argmax of each window and the input's shape and dtype."""
+class MaxPool2dCache(reference.MaxPool2dCache):
+    """The reference's cache, defined here so that its backward runs in the engine room."""
 
-    indices: np.ndarray
-    x_shape: tuple[int, ...]
-    dtype: np.dtype
+    __slots__ = ()
 
 
 class WindowSumCache(NamedTuple):
