@@ -104,8 +104,46 @@ def _tf(name: str) -> Callable:
         "nll_loss": lambda t, o: F.nll_loss(t["input"], t["target"], t.get("weight"), **o),
         "mse_loss": lambda t, o: F.mse_loss(t["input"], t["target"], **o),
         "l1_loss": lambda t, o: F.l1_loss(t["input"], t["target"], **o),
+        "batch_norm": lambda t, o: F.batch_norm(t["x"], t.get("running_mean"), t.get("running_var"), t.get("weight"),
+                                                t.get("bias"), **o),
+        "dropout": lambda t, o: _torch_dropout(t, o),
+        "dropout2d": lambda t, o: _torch_dropout(t, o),
+        "flatten": lambda t, o: torch.flatten(t["x"], **o),
     }
     return table[name]
+
+
+def _torch_dropout(t: dict, o: dict) -> Any:
+    """torch's dropout with the op's own mask (``t["mask"]``, 0/1 of the noise's shape): torch's
+    ``_dropout_impl`` in its order, x·(mask/(1-p)); x itself for p = 0 or evaluation, x·0 for p = 1."""
+    torch = need_torch()
+    p, training = o.get("p", 0.5), o.get("training", True)
+    x = t["x"]
+    if p == 0 or not training or x.numel() == 0:
+        return x * 1  # a new tensor, so that autograd gives dx = dout
+    if p == 1:
+        return x * torch.zeros((), dtype=x.dtype)
+    return x * (t["mask"] / (1 - p))
+
+
+class Seeded:
+    """A dropout ``rng`` argument that is a fresh ``np.random.default_rng(seed)`` at every call (see
+    :meth:`Case.args`): the forward draws the same mask each time, so finite differences see a fixed mask."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+
+    def generator(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+    def __repr__(self) -> str:
+        return f"default_rng({self.seed})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Seeded) and other.seed == self.seed
+
+    def __hash__(self) -> int:
+        return hash(("Seeded", self.seed))
 
 
 @dataclass(frozen=True)
@@ -117,11 +155,17 @@ class OpSpec:
     family: str
     differentiable: tuple[str, ...]
     torch_code: str
+    state: tuple[str, ...] = ()  # arrays the forward updates in place (compared with torch's after the call)
 
     def functions(self, room: str = "reference") -> tuple[Callable, Callable] | None:
         """(forward, backward) of ``room`` ('reference' or 'numba'), None when that room lacks the op."""
         package = "scratch.functional" if room == "reference" else "scratch.kernels"
-        module = importlib.import_module(f"{package}.{self.family}")
+        try:
+            module = importlib.import_module(f"{package}.{self.family}")
+        except ModuleNotFoundError as e:  # e.g. no kernels.reshape: a reshape has nothing to speed up
+            if e.name != f"{package}.{self.family}":
+                raise
+            return None
         fwd, bwd = getattr(module, f"{self.name}_forward", None), getattr(module, f"{self.name}_backward", None)
         return None if fwd is None or bwd is None else (fwd, bwd)
 
@@ -146,6 +190,10 @@ _TORCH_CODE = {
     "cross_entropy": "F.cross_entropy(input, target, weight, ignore_index=, reduction=, label_smoothing=)",
     "nll_loss": "F.nll_loss(input, target, weight, ignore_index=, reduction=)",
     "mse_loss": "F.mse_loss(input, target, reduction=)", "l1_loss": "F.l1_loss(input, target, reduction=)",
+    "batch_norm": "F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)",
+    "dropout": "x * (mask / (1 - p)): F.dropout(x, p, training) with the op's own mask",
+    "dropout2d": "x * (mask / (1 - p)), mask (N, C, 1, 1): F.dropout2d(x, p, training) with the op's own mask",
+    "flatten": "torch.flatten(x, start_dim, end_dim)",
 }
 OPS: dict[str, OpSpec] = {
     "conv2d": OpSpec("conv2d", "conv", ("x", "weight", "bias"), _TORCH_CODE["conv2d"]),
@@ -154,9 +202,14 @@ OPS: dict[str, OpSpec] = {
     **{k: OpSpec(k, "activation", ("x",), _TORCH_CODE[k]) for k in _ACT},
     **{k: OpSpec(k, "loss", ("input",), _TORCH_CODE[k]) for k in ("cross_entropy", "nll_loss", "mse_loss",
                                                                    "l1_loss")},
+    "batch_norm": OpSpec("batch_norm", "norm", ("x", "weight", "bias"), _TORCH_CODE["batch_norm"],
+                         ("running_mean", "running_var")),
+    **{k: OpSpec(k, "norm", ("x",), _TORCH_CODE[k]) for k in ("dropout", "dropout2d")},
+    "flatten": OpSpec("flatten", "reshape", ("x",), _TORCH_CODE["flatten"]),
 }
 POOLS = ("max_pool2d", "avg_pool2d", "sum_pool2d")
 CLASS_LOSSES = ("cross_entropy", "nll_loss")
+DROPOUTS = ("dropout", "dropout2d")
 
 
 def _spec(op: str) -> OpSpec:
@@ -177,15 +230,23 @@ class Case:
     dout: np.ndarray
 
     def args(self, n: int | None = None) -> list:
-        """The forward's positional arguments in the reference signature's order (the first ``n``)."""
-        values = []
-        for p in _spec(self.op).parameters():
+        """The forward's positional arguments in the reference signature's order (the first ``n``; trailing
+        ones the case leaves out are not passed, so that the callee's defaults apply, as torch's do). Arrays
+        are copies (batch norm updates its running statistics in place) and a :class:`Seeded` ``rng`` is a
+        fresh generator."""
+        values, last = [], -1
+        for i, p in enumerate(_spec(self.op).parameters()):
             if p.name in self.arrays:
-                values.append(self.arrays[p.name])
+                a = self.arrays[p.name]
+                values.append(None if a is None else np.array(a, copy=True))
             elif p.name in self.options:
-                values.append(self.options[p.name])
+                v = self.options[p.name]
+                values.append(v.generator() if isinstance(v, Seeded) else v)
             else:
                 values.append(p.default)
+                continue
+            last = i
+        values = values[:last + 1]
         return values if n is None else values[:n]
 
     def with_array(self, name: str, value: np.ndarray) -> Case:
@@ -251,10 +312,15 @@ def make_case(op: str, *, seed: int = 0, structured: bool = False, ties: bool = 
               features: Sequence[int] = (4, 3), shape: Sequence[int] = (2, 5), dim: int = -1,
               negative_slope: float = 0.01, amplitude: float = 1.7159, slope: float = 2.0 / 3.0,
               classes: int = 4, reduction: str = "mean", class_weights: bool = False, ignore_index: int = -100,
-              label_smoothing: float = 0.0) -> Case:
+              label_smoothing: float = 0.0, training: bool = True, affine: bool = True, running: bool = True,
+              momentum: float = 0.1, eps: float = 1e-5, p: float = 0.5, start_dim: int = 0,
+              end_dim: int = -1) -> Case:
     """The three-way check's case for ``op`` from the CLI's options (float64; see the module docstring).
 
     Only the options that ``op`` takes are used. ``ties`` (max pooling): inputs with tied window maxima.
+    Batch norm: x (batch, channels, *size), γ and β unless not ``affine``, the running statistics unless not
+    ``running`` (evaluation needs them). Dropout: the mask is drawn by the reference from
+    ``default_rng(seed)``, and torch gets the same one (every call of the forward draws it again, the same).
     """
     rng = np.random.default_rng(seed)
     h, w = size
@@ -296,6 +362,24 @@ def make_case(op: str, *, seed: int = 0, structured: bool = False, ties: bool = 
         arrays["x"] = _values(rng, tuple(shape), structured, -2.0, 2.0)
         options = {"leaky_relu": dict(negative_slope=negative_slope), "softmax": dict(dim=dim),
                    "log_softmax": dict(dim=dim), "scaled_tanh": dict(amplitude=amplitude, slope=slope)}.get(op, {})
+    elif op == "batch_norm":
+        arrays["x"] = _values(rng, (batch, channels, *size), structured, -2.0, 2.0)
+        given = running or not training
+        arrays["running_mean"] = _values(rng, (channels,), structured, -0.5, 0.5) if given else None
+        arrays["running_var"] = _values(rng, (channels,), structured, 0.5, 1.5) if given else None
+        arrays["weight"] = (1.0 + np.arange(channels) if structured else _values(rng, (channels,), False, 0.5, 2.0)) \
+            if affine else None
+        arrays["bias"] = (0.1 * (np.arange(channels) + 1) if structured else _values(rng, (channels,), False)) \
+            if affine else None
+        options = dict(training=training, momentum=momentum, eps=eps)
+    elif op in DROPOUTS:
+        dims = (batch, channels, *size) if op == "dropout2d" else tuple(shape)
+        arrays["x"] = _values(rng, dims, structured, -2.0, 2.0)
+        options = dict(p=p, training=training, rng=Seeded(seed))
+        arrays["mask"] = _reference_mask(Case(op, arrays, options, np.zeros(())))
+    elif op == "flatten":
+        arrays["x"] = _values(rng, tuple(shape), structured, -2.0, 2.0)
+        options = dict(start_dim=start_dim, end_dim=end_dim)
     else:  # losses
         arrays["input"] = _values(rng, (batch, classes), structured, -2.0, 2.0)
         if op in CLASS_LOSSES:
@@ -318,6 +402,33 @@ def make_case(op: str, *, seed: int = 0, structured: bool = False, ties: bool = 
     return Case(op, arrays, options, dout)
 
 
+def _noise_shape(op: str, x_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape of a dropout mask: x's (dropout), or (N, C, 1, ...) (dropout2d: one draw per channel)."""
+    return tuple(x_shape) if op == "dropout" else tuple(x_shape[:2]) + (1,) * (len(x_shape) - 2)
+
+
+def _mask_from_out(case: Case, out: Any) -> np.ndarray | None:
+    """The 0/1 mask an op used, read off its output (x has no zeros, so out ≠ 0 exactly where kept;
+    dropout2d: a channel is kept when any of its entries is), or None when out cannot tell (wrong shape,
+    nan, or no mask in play: p = 0, p = 1, evaluation)."""
+    x, o = case.arrays["x"], case.options
+    p, training = o.get("p", 0.5), o.get("training", True)
+    out = np.asarray(out)
+    if out.shape != x.shape or not np.all(np.isfinite(out)) or np.any(x == 0) or p in (0, 1) or not training:
+        return None
+    kept = out != 0
+    if case.op == "dropout2d" and x.ndim > 2:
+        kept = kept.any(axis=tuple(range(2, x.ndim)), keepdims=True)
+    return kept.astype(np.float64)
+
+
+def _reference_mask(case: Case) -> np.ndarray:
+    """The mask the reference draws for ``case`` (all ones where no mask is in play)."""
+    fwd = _spec(case.op).functions()[0]
+    mask = _mask_from_out(case, fwd(*case.args())[0])
+    return np.ones(_noise_shape(case.op, case.arrays["x"].shape)) if mask is None else mask
+
+
 # ------------------------------------------------------------------------------------- running an op
 def _as_tuple(grads: Any) -> tuple:
     return grads if isinstance(grads, (tuple, list)) else (grads,)
@@ -325,15 +436,22 @@ def _as_tuple(grads: Any) -> tuple:
 
 def run_pair(case: Case, forward: Callable, backward: Callable,
              n_args: int | None = None) -> tuple[np.ndarray, dict[str, np.ndarray | None]]:
-    """``out`` and the named gradients (``dx``, ``dw``, ...) of a forward/backward pair on ``case``."""
+    """``out`` and the named gradients (``dx``, ``dw``, ...) of a forward/backward pair on ``case``, then the
+    arrays the forward updates in place (batch norm's ``running_mean``, ``running_var``) as they are after it."""
     spec = _spec(case.op)
-    out, cache = forward(*case.args(n_args))
+    args = case.args(n_args)
+    out, cache = forward(*args)
     grads = _as_tuple(backward(np.array(case.dout, copy=True), cache))
     named = {}
     for i, name in enumerate(spec.differentiable):
         if case.arrays.get(name) is None:
             continue
         named[GRAD_NAMES[name]] = grads[i] if i < len(grads) else None
+    names = [p.name for p in spec.parameters()]
+    for name in spec.state:
+        if case.arrays.get(name) is not None:
+            i = names.index(name)
+            named[name] = args[i] if i < len(args) else None
     return np.asarray(out), named
 
 
@@ -351,6 +469,7 @@ def torch_pair(case: Case) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     out = _tf(case.op)(tensors, case.options)
     out.backward(torch.as_tensor(np.array(case.dout, dtype=np.float64)))
     grads = {GRAD_NAMES[n]: tensors[n].grad.numpy() for n in spec.differentiable if n in tensors}
+    grads.update({n: tensors[n].numpy() for n in spec.state if n in tensors})
     return out.detach().numpy(), grads
 
 
@@ -430,6 +549,46 @@ def compare(tensor: str, label: str, got: Any, expected: np.ndarray, tol: float,
     idx = tuple(int(i) for i in np.unravel_index(worst, err.shape)) if err.size else None
     ok = max_abs <= tol * s + floor + float(np.finfo(np.float64).tiny)
     return Comparison(tensor, label, max_abs, rel, idx, tol, floor, ok, got, expected)
+
+
+def _bn_stats(case: Case) -> dict[str, Any]:
+    """Batch norm's pieces for ``case`` in NumPy (float64): x as (N, C, S), μ, the biased v, 1/σ, x̂, γ, m,
+    training, momentum, eps and dout as (N, C, S)."""
+    x, rm, rv, w, _, training, momentum, eps = (case.args() + [None] * 8)[:8]
+    training = bool(training) if training is not None else False
+    momentum = 0.1 if momentum is None else momentum
+    eps = 1e-5 if eps is None else eps
+    x3 = x.reshape(x.shape[0], x.shape[1], -1)
+    m = x3.shape[0] * x3.shape[2]
+    mean, var = (x3.mean(axis=(0, 2)), x3.var(axis=(0, 2))) if training else (rm, rv)
+    inv_std = 1 / np.sqrt(var + eps)
+    xhat = (x3 - mean[:, None]) * inv_std[:, None]
+    gamma = np.ones(x3.shape[1]) if w is None else w
+    dout3 = np.broadcast_to(case.dout, x.shape).reshape(x3.shape)
+    return dict(x3=x3, mean=mean, var=var, inv_std=inv_std, xhat=xhat, gamma=gamma, m=m, training=training,
+                momentum=momentum, eps=eps, dout3=dout3, rm=rm, rv=rv)
+
+
+def hand_floor(case: Case, tensor: str) -> float:
+    """The absolute part of the hand-written-vs-torch tolerance: 0, except for batch norm, whose results
+    can cancel to near 0 (a channel of equal values, a mean subtracted): ``1e-10 ×`` the size of the terms
+    that make the tensor (|x| + |μ| scaled by |γ|/σ for out; the three terms of the formula for dx; Σ|dout·x̂|
+    and Σ|dout| for dγ, dβ; the two terms of the update for the running statistics)."""
+    if case.op != "batch_norm":
+        return 0.0
+    b = _bn_stats(case)
+    g, inv, d, xh = np.abs(b["gamma"])[:, None], b["inv_std"][:, None], np.abs(b["dout3"]), np.abs(b["xhat"])
+    size = {
+        "out": np.max(g * inv * (np.abs(b["x3"]) + np.abs(b["mean"])[:, None]), initial=0.0),
+        "dx": np.max(g * inv * (d + d.mean(axis=(0, 2))[:, None] + xh * (d * xh).mean(axis=(0, 2))[:, None]),
+                     initial=0.0),
+        "dw": np.max((d * xh).sum(axis=(0, 2)), initial=0.0), "db": np.max(d.sum(axis=(0, 2)), initial=0.0),
+    }
+    if tensor in size:
+        return TOL_HAND * float(size[tensor])
+    r = case.arrays.get(tensor)
+    scale = np.max(np.abs(b["x3"]), initial=0.0) ** (2 if tensor == "running_var" else 1) * 2
+    return TOL_HAND * float(np.max(np.abs(r), initial=0.0) + scale) if r is not None else 0.0
 
 
 # --------------------------------------------------------------------------------------------- hints
@@ -525,6 +684,19 @@ def _alternatives(case: Case) -> list[tuple[str, Case]]:
             alts.append(("ignore_index=-100 (the ignored targets counted)", {"ignore_index": -100}, {}))
         if o.get("label_smoothing", 0):
             alts.append(("label_smoothing=0 (the smoothing left out)", {"label_smoothing": 0.0}, {}))
+    if case.op == "batch_norm":
+        if o.get("training", False):
+            alts.append(("training=False (the running statistics used where training mode normalises with the "
+                         "batch's mean and variance)", {"training": False}, {}))
+        else:
+            alts.append(("training=True (the batch's statistics used where evaluation mode, training=False, "
+                         "normalises with running_mean and running_var)", {"training": True}, {}))
+    if case.op == "flatten":
+        start = o.get("start_dim", 0)
+        for other, why in ((1, "nn.Flatten's default start_dim=1 where torch.flatten's is 0"),
+                           (0, "torch.flatten's default start_dim=0 where nn.Flatten's is 1")):
+            if start != other and a["x"].ndim > other:
+                alts.append((f"start_dim={other} ({why})", {"start_dim": other}, {}))
     if o.get("reduction") == "mean":
         alts.append(("reduction='sum' (a sum where torch takes the mean)", {"reduction": "sum"}, {}))
     if o.get("reduction") == "sum":
@@ -540,6 +712,92 @@ def _alternatives(case: Case) -> list[tuple[str, Case]]:
     return out
 
 
+def _variants(case: Case) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """Batch norm done the usual wrong ways (by torch autograd on the formula, or NumPy for the running
+    statistics): (the hint, the tensors that way gives). A user's tensor equal to one of them, and unlike
+    torch's, gets that hint. Empty for the other ops."""
+    if case.op != "batch_norm" or case.arrays.get("x") is None:
+        return []
+    b = _bn_stats(case)
+    out = []
+    if b["training"] and b["m"] > 1:
+        ways = [("you normalise with the unbiased variance Σ(x-μ)²/(m-1); torch normalises with the biased one, "
+                 "Σ(x-μ)²/m (the unbiased one only goes into running_var)", dict(unbiased=True)),
+                ("the batch mean and variance are treated as constants in the backward (dx = γ/σ·dout): the "
+                 "gradient through μ and σ² is missing; dx = (γ/σ)/m·(m·dout - Σdout - x̂·Σ(dout·x̂))",
+                 dict(detach_mean=True, detach_var=True)),
+                ("only the gradient through μ is there: the one through σ² (the -x̂·Σ(dout·x̂) term of dx) is "
+                 "missing", dict(detach_var=True)),
+                ("eps is added to σ, outside the square root: torch divides by sqrt(v + eps)", dict(eps_out=True))]
+        out.extend((text, _torch_bn(case, b, **kw)) for text, kw in ways)
+        if b["rm"] is not None:
+            mom, m = b["momentum"], b["m"]
+            biased = {"running_var": (1 - mom) * b["rv"] + mom * b["var"]}
+            out.append(("running_var is updated with the biased variance; torch stores the unbiased one, "
+                        "v·m/(m-1), while normalising with the biased one", biased))
+            if mom != 0.5:
+                swapped = {"running_mean": mom * b["rm"] + (1 - mom) * b["mean"],
+                           "running_var": mom * b["rv"] + (1 - mom) * b["var"] * m / (m - 1)}
+                out.append(("the momentum weights the old running value: torch's update is r ← (1 - momentum)·r "
+                            "+ momentum·(batch statistic) (Keras's momentum is the other way round)", swapped))
+    return out
+
+
+def _torch_bn(case: Case, b: dict, unbiased: bool = False, detach_mean: bool = False, detach_var: bool = False,
+              eps_out: bool = False) -> dict[str, np.ndarray]:
+    """out, dx, dw, db of batch norm (training) written out in torch, done one wrong way."""
+    torch = need_torch()
+    x = torch.tensor(b["x3"], requires_grad=True)
+    w = case.arrays.get("weight")
+    bias = case.arrays.get("bias")
+    wt = None if w is None else torch.tensor(w, requires_grad=True)
+    bt = None if bias is None else torch.tensor(bias, requires_grad=True)
+    mean = x.mean(dim=(0, 2), keepdim=True)
+    var = x.var(dim=(0, 2), keepdim=True, correction=1 if unbiased else 0)
+    mean, var = (mean.detach() if detach_mean else mean), (var.detach() if detach_var else var)
+    xhat = (x - mean) / (var.sqrt() + b["eps"] if eps_out else (var + b["eps"]).sqrt())
+    y = xhat if wt is None else xhat * wt[:, None]
+    y = y if bt is None else y + bt[:, None]
+    y.backward(torch.tensor(np.ascontiguousarray(b["dout3"])))
+    shape = case.arrays["x"].shape
+    res = {"out": y.detach().numpy().reshape(shape), "dx": x.grad.numpy().reshape(shape)}
+    if wt is not None:
+        res["dw"] = wt.grad.numpy()
+    if bt is not None:
+        res["db"] = bt.grad.numpy()
+    return res
+
+
+def _dropout_hints(case: Case, tensor: str, got: np.ndarray, expected: np.ndarray) -> list[str]:
+    """Dropout's patterns: evaluation not the identity, a backward that does not reuse the forward's mask,
+    dropout2d dropping single entries."""
+    x, o, hints = case.arrays["x"], case.options, []
+    p, training = o.get("p", 0.5), o.get("training", True)
+    if got.shape != expected.shape:
+        return hints
+    if (not training or p == 0) and not _close(got, expected, 1.0):
+        hints.append(f"with {'training=False' if not training else 'p=0'} dropout is the identity: out = x "
+                     f"(the same array, as torch) and dx = dout")
+        return hints
+    if not training or p in (0, 1):
+        return hints
+    if tensor == "dx":
+        dropped = np.broadcast_to(case.arrays["mask"], x.shape) == 0
+        if np.any(got[dropped] != 0):
+            hints.append("your dx is nonzero where the forward dropped the entry: the backward must multiply by "
+                         "the forward's mask (keep it in the cache; do not draw a new one)")
+        elif np.any(got[~dropped] == 0):
+            hints.append("your dx is 0 where the forward kept the entry: the backward must multiply by the "
+                         "forward's mask (keep it in the cache; do not draw a new one)")
+    if case.op == "dropout2d" and x.ndim > 2 and tensor in ("out", "dx"):
+        zero = got == 0
+        per_channel = zero.all(axis=tuple(range(2, x.ndim))) | (~zero).all(axis=tuple(range(2, x.ndim)))
+        if not per_channel.all():
+            hints.append("entries are dropped one by one: dropout2d drops whole channels (one draw per (n, c), "
+                         "the same for all its entries)")
+    return hints
+
+
 def diagnose(case: Case, tensor: str, got: Any, expected: np.ndarray) -> list[str]:
     """Hints for a known pattern of ``got`` against ``expected`` (torch) for ``tensor`` of ``case``: a
     convention got wrong (the result equals torch's with one option changed), tied maxima routed elsewhere,
@@ -549,22 +807,28 @@ def diagnose(case: Case, tensor: str, got: Any, expected: np.ndarray) -> list[st
     if got is None:
         return [f"the backward returned None for {tensor}"]
     got = np.asarray(got, dtype=np.float64)
-    if got.shape != expected.shape:
-        if got.shape == expected.shape[::-1]:
-            return [f"shape {got.shape} is torch's {expected.shape} reversed: transposed "
-                    f"(e.g. x.T @ dout where dout.T @ x is meant)"]
-        return [f"shape {got.shape}, torch's is {expected.shape}"]
-    if not np.all(np.isfinite(got)) or not np.all(np.isfinite(expected)):
-        return ["inf/nan placement differs from torch's"]
-    s = float(np.max(np.abs(expected), initial=0.0))
-    if s == 0:
-        return ["torch's is all zero here: this input gets no gradient"]
+    s = float(np.max(np.abs(expected), initial=0.0)) if np.all(np.isfinite(expected)) else 0.0
     hints = []
     for text, alt in _alternatives(case):
         t_out, t_grads = torch_pair(alt)
         other = t_out if tensor == "out" else t_grads.get(tensor)
         if other is not None and not _close(other, expected, s) and _close(got, other, s):
             hints.append(f"yours equals torch's with {text}")
+    for text, values in _variants(case):
+        other = values.get(tensor)
+        if other is not None and not _close(other, expected, s) and _close(got, other, s):
+            hints.append(text)
+    if got.shape != expected.shape:
+        if got.shape == expected.shape[::-1]:
+            return hints + [f"shape {got.shape} is torch's {expected.shape} reversed: transposed "
+                            f"(e.g. x.T @ dout where dout.T @ x is meant)"]
+        return hints + [f"shape {got.shape}, torch's is {expected.shape}"]
+    if not np.all(np.isfinite(got)) or not np.all(np.isfinite(expected)):
+        return hints + ["inf/nan placement differs from torch's"]
+    if case.op in DROPOUTS:
+        hints.extend(_dropout_hints(case, tensor, got, expected))
+    if s == 0:
+        return hints or ["torch's is all zero here: this input gets no gradient"]
     bad = np.abs(got - expected) > TOL_HAND * s
     if case.op == "max_pool2d" and tensor == "dx":
         routes = _max_pool_routes(case)
@@ -602,6 +866,12 @@ def diagnose(case: Case, tensor: str, got: Any, expected: np.ndarray) -> list[st
                                      f"over the non-ignored targets ({div['W']:g})")
             if case.op == "mse_loss" and abs(c - 0.5) < 1e-12:
                 hints.append("the 2 of d(x - y)²/dx is missing")
+            p = case.options.get("p", 0.5)
+            if case.op in DROPOUTS and 0 < p < 1 and abs(c - (1 - p)) < 1e-9:
+                hints.append(f"the kept values are not scaled by 1/(1-p) = {1 / (1 - p):g}: inverted dropout "
+                             f"scales them in training, so that the expected output is x")
+            elif case.op in DROPOUTS and 0 < p < 1 and abs(c - (1 - p) / p) < 1e-9:
+                hints.append("scaled by 1/p where 1/(1-p) is meant (p is the probability of dropping)")
     if got.ndim >= 2:
         if got.shape[-1] == got.shape[-2] > 1 and _close(got, np.swapaxes(expected, -1, -2), s):
             hints.append("transposed: the last two axes are swapped")
@@ -692,13 +962,13 @@ def gradcheck(case: Case, rooms: Sequence[str] = ("reference", "numba"),
         used.append("yours (--impl)")
     results = {label: run_pair(case, *fns) for label, fns in pairs}
     for label, (out, _) in results.items():
-        comps.append(compare("out", f"{label} vs torch", out, t_out, TOL_HAND))
+        comps.append(compare("out", f"{label} vs torch", out, t_out, TOL_HAND, hand_floor(case, "out")))
     fd, terms = finite_differences(case) if finite_diff else ({}, 0.0)
     floor = 8 * EPS64 * terms / FD_STEP
     for g, expected in t_grads.items():
         for label, (_, grads) in results.items():
-            comps.append(compare(g, f"{label} vs torch", grads.get(g), expected, TOL_HAND))
-        if finite_diff:
+            comps.append(compare(g, f"{label} vs torch", grads.get(g), expected, TOL_HAND, hand_floor(case, g)))
+        if finite_diff and g in fd:  # not the running statistics: state, not a gradient
             comps.append(compare(g, "finite diff vs torch", fd[g], expected, TOL_FD, floor))
             if "reference" in results:
                 comps.append(compare(g, "reference vs finite diff", results["reference"][1].get(g), fd[g], TOL_FD,
@@ -737,7 +1007,8 @@ def write_pngs(result: GradcheckResult, folder: str | Path) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for tensor in dict.fromkeys(c.tensor for c in result.comparisons if c.tensor != "out"):
+    state = _spec(result.case.op).state
+    for tensor in dict.fromkeys(c.tensor for c in result.comparisons if c.tensor != "out" and c.tensor not in state):
         rows = [c for c in result.comparisons if c.tensor == tensor and c.label.endswith("vs torch")]
         hand = next((c for c in rows if not c.label.startswith("finite")), None)
         fd = next((c for c in rows if c.label.startswith("finite")), None)
@@ -811,17 +1082,23 @@ def _n_args(forward: Callable, spec: OpSpec) -> int:
 
 
 def check_case(case: Case, forward: Callable, backward: Callable, n_args: int | None = None) -> None:
-    """Raise :class:`Mismatch` unless ``forward``/``backward`` match torch on ``case`` (out, then each gradient)."""
-    t_out, t_grads = torch_pair(case)
+    """Raise :class:`Mismatch` unless ``forward``/``backward`` match torch on ``case`` (out, then each gradient,
+    then the arrays updated in place). Dropout: torch gets the mask read off your output, so any way of
+    drawing it passes; what is checked is the scaling, the backward's use of the same mask and the modes."""
     try:
         out, grads = run_pair(case, forward, backward, n_args)
     except Exception as e:  # the user's code raised: report it on the shrunk case
         raise Mismatch(case, "forward/backward", None, f"{type(e).__name__}: {e}") from None
-    c = compare("out", "yours vs torch", out, t_out, TOL_HAND)
+    if case.op in DROPOUTS:
+        mask = _mask_from_out(case, out)
+        if mask is not None:
+            case = case.with_array("mask", mask)
+    t_out, t_grads = torch_pair(case)
+    c = compare("out", "yours vs torch", out, t_out, TOL_HAND, hand_floor(case, "out"))
     if not c.ok:
         raise Mismatch(case, "out", c)
     for name, expected in t_grads.items():
-        c = compare(name, "yours vs torch", grads.get(name), expected, TOL_HAND)
+        c = compare(name, "yours vs torch", grads.get(name), expected, TOL_HAND, hand_floor(case, name))
         if not c.ok:
             raise Mismatch(case, name, c)
 
@@ -923,6 +1200,47 @@ def _strategy(op: str, n_args: int) -> Any:
                 w = arrays.get("weight")
                 kept = t != opts.get("ignore_index", -100)
                 assume(np.sum((np.ones(c) if w is None else w)[t[kept]]) > 0)  # torch's mean over nothing is nan
+        elif op == "batch_norm":
+            shape = (draw(st.integers(1, 3)), draw(st.integers(1, 3)),
+                     *draw(st.lists(st.integers(1, 3), min_size=0, max_size=2)))
+            training = draw(st.booleans()) if "training" in names else False
+            assume(not training or math.prod(shape) > shape[1])  # training: more than one value per channel
+            arrays["x"] = arr(draw, shape)
+            c = shape[1]
+            if not training or draw(st.booleans()):
+                arrays["running_mean"] = arr(draw, (c,))
+                arrays["running_var"] = arr(draw, (c,), st.sampled_from([1.0, 0.25, 2.0, 4.0]))
+            else:
+                arrays["running_mean"] = arrays["running_var"] = None
+            for name in ("weight", "bias"):
+                arrays[name] = arr(draw, (c,)) if name in names and draw(st.booleans()) else None
+            if "training" in names:
+                opts["training"] = training
+            if "momentum" in names:
+                opts["momentum"] = draw(st.sampled_from([0.1, 0.5, 1.0]))
+            if "eps" in names:
+                opts["eps"] = draw(st.sampled_from([1e-5, 0.25]))
+        elif op in DROPOUTS:
+            nonzero = st.sampled_from([1.0, -2.0, 3.0, -1.0, 2.0, -3.0])  # no zeros: out ≠ 0 exactly where kept
+            lo = 3 if op == "dropout2d" else 0
+            arrays["x"] = arr(draw, tuple(draw(st.lists(st.integers(1, 3), min_size=lo, max_size=4))), nonzero)
+            if "p" in names:
+                opts["p"] = draw(st.sampled_from([0.5, 0.25, 0.0, 1.0]))
+            if "training" in names:
+                opts["training"] = draw(st.sampled_from([True, True, False]))
+            opts["rng"] = Seeded(draw(st.integers(0, 3)))
+            if "rng" not in names:
+                del opts["rng"]
+            arrays["mask"] = _reference_mask(Case(op, arrays, opts, np.zeros(())))
+        elif op == "flatten":
+            shape = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=4)))
+            arrays["x"] = arr(draw, shape)
+            n = max(1, len(shape))
+            for name in ("start_dim", "end_dim"):  # None: left out (the callee's default: torch.flatten's is 0, -1)
+                if name in names:
+                    v = draw(st.one_of(st.none(), st.integers(-n, n - 1)))
+                    if v is not None:
+                        opts[name] = v
         else:
             shape = tuple(draw(st.lists(st.integers(1, 4), min_size=0, max_size=3)))
             arrays["input"], arrays["target"] = arr(draw, shape), arr(draw, shape)

@@ -82,14 +82,8 @@ class LogSoftmaxCache(reference.LogSoftmaxCache):
 
 
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ReluCache]:
-    """Rectified linear unit, as ``torch.relu``.
-
-    Shapes:   x (*) -> out (*)
-    Forward:  out = max(x, 0)   (NaN stays NaN)
-    Backward: dx = 0 where out <= 0, else dout   (the gradient at x = 0 is 0; at NaN it is dout, as
-              torch's ``threshold_backward``)
-    Cache:    out.
-    """
+    """The engine room's :func:`scratch.functional.activation.relu_forward`: the same arguments, checks,
+    results and errors (the math and the cache are described there)."""
     x = checks.activation_input("relu", x)
     out = np.empty_like(x)
     run("elementwise", _relu_kernel, _relu_parallel, x.size, x.size, x.reshape(-1), out.reshape(-1))
@@ -140,14 +134,8 @@ def _relu_backward_kernel(dout, out, dx, lo, hi):
 
 
 def leaky_relu_forward(x: np.ndarray, negative_slope: float = 0.01) -> tuple[np.ndarray, LeakyReluCache]:
-    """Leaky ReLU, as ``torch.nn.functional.leaky_relu(x, negative_slope)``.
-
-    Shapes:   x (*) -> out (*)
-    Forward:  out = x if x > 0 else negative_slope · x
-    Backward: dx = dout if x > 0 else negative_slope · dout   (at x = 0 the slope is negative_slope,
-              as torch's ``leaky_relu_backward``, which tests ``x > 0``)
-    Cache:    (x, negative_slope in x's dtype).
-    """
+    """The engine room's :func:`scratch.functional.activation.leaky_relu_forward`: the same arguments, checks,
+    results and errors (the math and the cache are described there)."""
     x, slope = checks.leaky_relu_args(x, negative_slope)  # slope in x's dtype: float32 products stay float32
     out = np.empty_like(x)
     run("elementwise", _leaky_relu_kernel, _leaky_relu_parallel, x.size, x.size, x.reshape(-1), x.reshape(-1),
@@ -181,17 +169,12 @@ def _leaky_relu_kernel(x, v, out, slope, lo, hi):
 
 
 def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, SigmoidCache]:
-    """Logistic sigmoid, as ``torch.sigmoid``, computed without overflow for any |x|.
-
-    Shapes:   x (*) -> out (*)
-    Forward:  out = 1 / (1 + exp(-x)), evaluated as 1 / (1 + z) for x >= 0 and z / (1 + z) for x < 0
-              with z = exp(-|x|) <= 1
-    Backward: dx = dout · out · (1 - out)
-    Cache:    out.
+    """The engine room's :func:`scratch.functional.activation.sigmoid_forward`: the same arguments, checks,
+    results and errors (the math and the cache are described there).
 
     One pass over memory, with our own exp (:func:`_exp_nonpositive`), which LLVM vectorises where a
     call to libm's would not be: within 1 ulp of ``np.exp`` in float32 and float64, subnormal results
-    included (measured on dense sweeps down to the underflow to 0; ``parity_tests/test_activation.py``).
+    included (measured on dense sweeps down to the underflow to 0; ``parity_tests/test_kernels_dense.py``).
     """
     x = checks.activation_input("sigmoid", x)
     out = np.empty_like(x)
@@ -315,13 +298,8 @@ def _sigmoid_backward_kernel(dout, out, dx, lo, hi):
 
 
 def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, TanhCache]:
-    """Hyperbolic tangent, as ``torch.tanh``.
-
-    Shapes:   x (*) -> out (*)
-    Forward:  out = tanh(x)
-    Backward: dx = dout · (1 - out²)
-    Cache:    out.
-    """
+    """The engine room's :func:`scratch.functional.activation.tanh_forward`: the same arguments, checks,
+    results and errors (the math and the cache are described there)."""
     x = checks.activation_input("tanh", x)
     out = np.tanh(x, out=np.empty_like(x))
     return out, TanhCache(out)
@@ -356,13 +334,8 @@ def _tanh_backward_kernel(dout, t, dx, amplitude, slope, lo, hi):
 
 def scaled_tanh_forward(x: np.ndarray, amplitude: float = 1.7159,
                         slope: float = 2.0 / 3.0) -> tuple[np.ndarray, ScaledTanhCache]:
-    """LeCun's scaled tanh (LeNet-5), ``amplitude · tanh(slope · x)``, as ``1.7159 * torch.tanh(x * (2/3))``.
-
-    Shapes:   x (*) -> out (*)
-    Forward:  t = tanh(slope · x),  out = amplitude · t
-    Backward: dx = ((dout · amplitude) · (1 - t²)) · slope   (from the saved t)
-    Cache:    (t, amplitude, slope in x's dtype).
-    """
+    """The engine room's :func:`scratch.functional.activation.scaled_tanh_forward`: the same arguments, checks,
+    results and errors (the math and the cache are described there)."""
     x, a, s = checks.scaled_tanh_args(x, amplitude, slope)
     t = np.multiply(x, s, out=np.empty_like(x))
     np.tanh(t, out=t)
@@ -380,13 +353,8 @@ def scaled_tanh_backward(dout: np.ndarray, cache: ScaledTanhCache) -> np.ndarray
 
 
 def softmax_forward(x: np.ndarray, dim: int) -> tuple[np.ndarray, SoftmaxCache]:
-    """Softmax along ``dim``, as ``torch.softmax(x, dim)``; stable for logits of any spread.
-
-    Shapes:   x (*) -> out (*), each slice along ``dim`` sums to 1
-    Forward:  out = exp(x - m) / Σ_dim exp(x - m),  m = max_dim x
-    Backward: dx = out · (dout - Σ_dim dout · out)
-    Cache:    (out, dim).
-    """
+    """The engine room's :func:`scratch.functional.activation.softmax_forward`: the same arguments, checks,
+    results and errors (the math and the cache are described there)."""
     x, axis = checks.softmax_args("softmax", x, dim)
     out = np.empty_like(x)
     _softmax_kernel(_along(x, axis), _along(out, axis), False)
@@ -464,13 +432,8 @@ def _softmax_backward_kernel(y, g, dx, log):
 
 
 def log_softmax_forward(x: np.ndarray, dim: int) -> tuple[np.ndarray, LogSoftmaxCache]:
-    """Log-softmax along ``dim``, as ``torch.log_softmax(x, dim)``; finite for logits of any spread.
-
-    Shapes:   x (*) -> out (*)
-    Forward:  out = (x - m) - log Σ_dim exp(x - m),  m = max_dim x
-    Backward: dx = dout - exp(out) · Σ_dim dout
-    Cache:    (out, dim).
-    """
+    """The engine room's :func:`scratch.functional.activation.log_softmax_forward`: the same arguments, checks,
+    results and errors (the math and the cache are described there)."""
     x, axis = checks.softmax_args("log_softmax", x, dim)
     out = np.empty_like(x)
     _softmax_kernel(_along(x, axis), _along(out, axis), True)

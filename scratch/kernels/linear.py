@@ -28,16 +28,8 @@ class LinearCache(reference.LinearCache):
 
 def linear_forward(x: np.ndarray, weight: np.ndarray,
                    bias: np.ndarray | None = None) -> tuple[np.ndarray, LinearCache]:
-    """Affine map of the last axis, as ``torch.nn.functional.linear(x, weight, bias)``.
-
-    Shapes:   x (*, in_features), weight (out_features, in_features), bias (out_features,) or None
-              -> out (*, out_features); ``*`` is any number (zero included) of leading axes.
-    Forward:  out[..., o] = Σ_i x[..., i] · weight[o, i] + bias[o]   (in_features = 0: out = bias)
-    Backward: dx[..., i] = Σ_o dout[..., o] · weight[o, i]
-              dweight[o, i] = Σ_rows dout[row, o] · x[row, i]   (rows: every leading index)
-              dbias[o] = Σ_rows dout[row, o]
-    Cache:    (x, weight, has_bias).
-    """
+    """The engine room's :func:`scratch.functional.linear.linear_forward`: the same arguments, checks,
+    results and errors (the math and the cache are described there)."""
     x, weight, bias = checks.linear_args(x, weight, bias)
     rows = math.prod(x.shape[:-1])
     out = _matmul(x.reshape(rows, x.shape[-1]), weight.T).reshape(x.shape[:-1] + (weight.shape[0],))
@@ -48,13 +40,8 @@ def linear_forward(x: np.ndarray, weight: np.ndarray,
 
 def linear_backward(dout: np.ndarray, cache: LinearCache,
                     input_grad: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """Gradients of :func:`linear_forward`: ``(dx, dweight, dbias)`` (``dbias`` is None without a bias;
-    ``dx`` is None with ``input_grad=False``, as torch skips it for an input that does not require grad).
-
-    Shapes:   dout (*, out_features) -> dx (*, in_features), dweight (out_features, in_features),
-              dbias (out_features,)
-    Math:     see the forward.
-    """
+    """The engine room's :func:`scratch.functional.linear.linear_backward`: the same arguments, checks,
+    results and errors (the math and the cache are described there)."""
     x, weight, has_bias = cache
     dout = checks.linear_dout(dout, x, weight)
     (out_features, in_features), rows = weight.shape, math.prod(x.shape[:-1])

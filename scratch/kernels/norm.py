@@ -32,16 +32,8 @@ class BatchNormCache(reference.BatchNormCache):
 def batch_norm_forward(x: np.ndarray, running_mean: np.ndarray | None, running_var: np.ndarray | None,
                        weight: np.ndarray | None = None, bias: np.ndarray | None = None, training: bool = False,
                        momentum: float = 0.1, eps: float = 1e-5) -> tuple[np.ndarray, BatchNormCache]:
-    """Batch normalization over the channels of x, as torch.nn.functional.batch_norm (CPU).
-
-    Shapes:   x (N, C, *) -> out of x's shape; running_mean, running_var, weight (γ), bias (β): (C,) or None.
-    Forward:  out = γ·(x - μ)/sqrt(v + eps) + β per channel; training: μ, v the batch mean and biased
-              variance over the N·S values, and running_mean/running_var (when given) updated in place,
-              r ← (1 - momentum)·r + momentum·b with the unbiased variance; else μ, v the running statistics.
-    Backward: dx = (1/m)·(γ/σ)·(m·dout - Σ dout - x̂·Σ(dout·x̂)) in training, γ/σ·dout in evaluation;
-              dγ = Σ dout·x̂, dβ = Σ dout (sums over n and the spatial axes).
-    Cache:    x̂, 1/σ, γ, whether β is given, training, x's shape.
-    """
+    """The engine room's :func:`scratch.functional.norm.batch_norm_forward`: the same arguments, checks,
+    results and errors (the math and the cache are described there)."""
     x3, running_mean, running_var, weight, bias, training, momentum, eps = batch_norm_args(
         "batch_norm", x, running_mean, running_var, weight, bias, training, momentum, eps)
     n, c, s = x3.shape

@@ -90,20 +90,8 @@ def _window_bounds(size, out, k, s, p, d):
 def max_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair | None = None,
                        padding: IntPair = 0, dilation: IntPair = 1,
                        ceil_mode: bool = False) -> tuple[np.ndarray, MaxPool2dCache]:
-    """Max pooling over dilated kH×kW windows, as torch.nn.functional.max_pool2d (CPU).
-
-    Shapes:   x (N, C, H, W) or unbatched (C, H, W) -> out (N, C, H_out, W_out) (or (C, H_out, W_out)),
-              H_out = floor((H + 2p - d(kH-1) - 1 + (s-1 if ceil_mode else 0)) / s) + 1, minus 1 when
-              ceil_mode and (H_out-1)·s >= H + p; likewise W_out. stride defaults to kernel_size;
-              padding must be at most half the kernel (per axis).
-    Forward:  out[n,c,i,j] = max_{u,v} xp[n,c, s·i+d·u, s·j+d·v], xp padded with -inf. The argmax is
-              the first maximum in row-major window order; a NaN in the window wins (the last NaN),
-              so NaN propagates. A window of -inf only picks its first real element.
-    Backward: dx[n,c, argmax(n,c,i,j)] += dout[n,c,i,j]  (overlapping windows accumulate).
-    Cache:    the argmax of each window as a flat index into its H×W plane (torch's ``return_indices``;
-              -1 for a window holding no real element, possible only with dilation, whose gradient is
-              dropped) and the input's shape and dtype.
-    """
+    """The engine room's :func:`scratch.functional.pool.max_pool2d_forward`: the same arguments, checks,
+    results and errors (the math and the cache are described there)."""
     x3, g = pool_geometry("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode)
     win = _windows(g)
     out = np.empty(g.out_shape, dtype=x3.dtype)
@@ -202,19 +190,8 @@ def _max_pool2d_backward_kernel(dout, indices, dx, p0, p1):
 def avg_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair | None = None,
                        padding: IntPair = 0, ceil_mode: bool = False, count_include_pad: bool = True,
                        divisor_override: int | None = None) -> tuple[np.ndarray, WindowSumCache]:
-    """Average pooling over kH×kW windows, as torch.nn.functional.avg_pool2d (CPU).
-
-    Shapes:   x (N, C, H, W) or unbatched (C, H, W) -> out (N, C, H_out, W_out) (or (C, H_out, W_out)),
-              H_out = floor((H + 2p - kH + (s-1 if ceil_mode else 0)) / s) + 1, minus 1 when ceil_mode
-              and (H_out-1)·s >= H + p; likewise W_out. stride defaults to kernel_size; padding must be
-              at most half the kernel (per axis).
-    Forward:  out[n,c,i,j] = (1/D[i,j]) Σ_{u,v} xp[n,c, s·i+u, s·j+v], xp zero-padded, where
-              D = divisor_override if given; else with count_include_pad the window's size clipped to
-              the padded input [-p, H+p) (a ceil_mode window never counts beyond it); else the number
-              of real elements in the window.
-    Backward: dx[n,c, s·i+u-p, s·j+v-p] += dout[n,c,i,j] / D[i,j]  (every real (u,v) of the window).
-    Cache:    the window bounds and the divisor table D (H_out, W_out), in x's dtype.
-    """
+    """The engine room's :func:`scratch.functional.pool.avg_pool2d_forward`: the same arguments, checks,
+    results and errors (the math and the cache are described there)."""
     op = "avg_pool2d"
     x3, g = pool_geometry(op, x, kernel_size, stride, padding, 1, ceil_mode)
     count_include_pad, divisor_override = avg_options(op, count_include_pad, divisor_override)
@@ -251,16 +228,8 @@ def avg_pool2d_backward(dout: np.ndarray, cache: WindowSumCache) -> np.ndarray:
 
 def sum_pool2d_forward(x: np.ndarray, kernel_size: IntPair, stride: IntPair | None = None,
                        padding: IntPair = 0, ceil_mode: bool = False) -> tuple[np.ndarray, WindowSumCache]:
-    """Sum pooling over kH×kW windows: avg_pool2d × kH·kW, i.e. the plain sum of each window.
-
-    Equals torch.nn.functional.avg_pool2d(x, ..., divisor_override=1), and avg_pool2d · kH·kW wherever
-    no window is cut by the border.
-
-    Shapes:   as :func:`avg_pool2d_forward`.
-    Forward:  out[n,c,i,j] = Σ_{u,v} xp[n,c, s·i+u, s·j+v], xp zero-padded.
-    Backward: dx[n,c, s·i+u-p, s·j+v-p] += dout[n,c,i,j]  (every real (u,v) of the window).
-    Cache:    the window bounds (and a divisor table of ones).
-    """
+    """The engine room's :func:`scratch.functional.pool.sum_pool2d_forward`: the same arguments, checks,
+    results and errors (the math and the cache are described there)."""
     x3, g = pool_geometry("sum_pool2d", x, kernel_size, stride, padding, 1, ceil_mode)
     return _window_sum_forward(x3, g, _divisor_table(g, True, 1, x3.dtype))
 
