@@ -8,11 +8,12 @@ from pathlib import Path
 import pytest
 
 import scratch.gradcheck as gc
-from scratch.functional import activation, conv, linear, loss, pool
+from scratch.functional import activation, conv, linear, loss, norm, pool, reshape
 
 pytestmark = pytest.mark.backend_independent
 
-FAMILY = {"conv": conv, "pool": pool, "linear": linear, "activation": activation, "loss": loss}
+FAMILY = {"conv": conv, "pool": pool, "linear": linear, "activation": activation, "loss": loss, "norm": norm,
+          "reshape": reshape}
 
 # (op, family, the line as it is in the reference, the broken line, the tensor named, a word of the hint)
 BREAKS = [
@@ -26,6 +27,15 @@ BREAKS = [
      "return np.where(x >= 0, dout, dout * slope)", "dx", "x == 0"),
     ("cross_entropy", "loss", "W = np.where(keep, w[t], 0).sum()", "W = keep.sum()", "out", "Σ w[t_i]"),
     ("mse_loss", "loss", "return (2 / n) * diff * dout", "return (1 / n) * diff * dout", "dinput", "factor"),
+    ("batch_norm", "norm", "x3.var(axis=(0, 2))", "x3.var(axis=(0, 2), ddof=1)", "out", "unbiased variance"),
+    ("batch_norm", "norm", "dx = (gamma * inv_std / m)[:, None] * (m * dout3 - sum_dout[:, None] - xhat * "
+     "sum_dout_xhat[:, None])", "dx = (gamma * inv_std)[:, None] * dout3", "dx", "treated as constants"),
+    ("batch_norm", "norm", "running_var[...] = momentum * var * (m / (m - 1))", "running_var[...] = momentum * var",
+     "running_var", "biased variance"),
+    ("dropout", "norm", ".astype(x.dtype) / x.dtype.type(1 - p)", ".astype(x.dtype)", "out", "scaled by 1/(1-p)"),
+    ("dropout", "norm", "return dout if noise is None else dout * noise", "return dout", "dx", "forward's mask"),
+    ("dropout2d", "norm", 'feature_shape("dropout2d", x)', "x.shape", "out", "whole channels"),
+    ("flatten", "reshape", "start_dim: int = 0,", "start_dim: int = 1,", "out", "start_dim=1"),
 ]
 
 
@@ -72,11 +82,29 @@ def test_impl_option_reports_the_shrunk_case(tmp_path, capsys):
                                        ("linear", ["--no-bias"]), ("softmax", ["--dim", "0"]),
                                        ("cross_entropy", ["--class-weights", "--ignore-index", "1",
                                                           "--label-smoothing", "0.1"]),
-                                       ("l1_loss", ["--reduction", "sum"])])
+                                       ("l1_loss", ["--reduction", "sum"]),
+                                       ("batch_norm", ["--size", "3"]), ("batch_norm", ["--eval", "--no-affine"]),
+                                       ("dropout", ["-p", "0.25"]), ("dropout2d", ["--size", "2,3"]),
+                                       ("flatten", ["--shape", "2,3,4", "--start-dim", "1"])])
 def test_three_way_agrees(op, extra, capsys):
     assert gc.main([op, "--backend", "reference", *extra]) == 0
     out = capsys.readouterr().out
     assert "all three agree" in out and "finite diff vs torch" in out and "reference vs torch" in out
+    if op == "batch_norm":  # the running statistics are compared after the call, not differentiated
+        assert "\nrunning_mean (2,)" in out and "\nrunning_var (2,)" in out
+        assert ("\ndw (2,)" in out) == ("--no-affine" not in extra)
+
+
+def test_dropout_finite_differences_reuse_the_mask():
+    """Every call of the forward draws the case's mask again (a fresh seeded generator), so the finite
+    differences see the same mask, and torch gets it too."""
+    case = gc.make_case("dropout", shape=(4, 5), seed=3)
+    mask = case.arrays["mask"]
+    assert 0 < mask.sum() < mask.size
+    fwd, _ = gc.OPS["dropout"].functions()
+    outs = [fwd(*case.args())[0] for _ in range(2)]
+    assert (outs[0] == outs[1]).all() and ((outs[0] != 0) == (mask != 0)).all()
+    assert gc.gradcheck(case, rooms=("reference",)).ok
 
 
 def test_three_way_numba_and_structured_png(tmp_path, capsys):
