@@ -730,7 +730,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] in TOOLS:  # each tool has its own parser and messages
         import importlib
 
-        return importlib.import_module(f"scratch.{argv[0]}").main(argv[1:])
+        try:
+            return importlib.import_module(f"scratch.{argv[0]}").main(argv[1:])
+        except BrokenPipeError:  # `scratchnet gradcheck ... | head`: the reader left; nothing to report
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
     args = build_parser().parse_args(argv)
     t0 = time.perf_counter()
     prefix = f"scratchnet {args.command}: error:"
