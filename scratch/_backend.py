@@ -60,33 +60,50 @@ def backend(name: str) -> Iterator[str]:
 
 
 def _lookup(backend_name: str, family: str, name: str) -> Callable | None:
-    key = (backend_name, family, name)
-    if key not in _found:
-        try:
-            module = importlib.import_module(f"{_PACKAGES[backend_name]}.{family}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{_PACKAGES[backend_name]}.{family}":
-                raise
-            module = None
-        _found[key] = getattr(module, name, None)
-    return _found[key]
-
-
-_found: dict[tuple[str, str, str], Callable | None] = {}
+    try:
+        module = importlib.import_module(f"{_PACKAGES[backend_name]}.{family}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{_PACKAGES[backend_name]}.{family}":
+            raise
+        return None
+    return getattr(module, name, None)
 
 
 def _owner(cache: object) -> str | None:
-    """The backend whose module defined the type of ``cache`` (None when neither did)."""
-    module = type(cache).__module__
-    for name, package in _PACKAGES.items():
-        if module.startswith(package + "."):
-            return name
-    return None
+    """The backend whose module defined the type of ``cache`` (None when neither did); memoised per type."""
+    kind = type(cache)
+    if kind not in _owners:
+        _owners[kind] = next((name for name, package in _PACKAGES.items()
+                              if kind.__module__.startswith(package + ".")), None)
+    return _owners[kind]
+
+
+_owners: dict[type, str | None] = {}
+
+
+def dispatcher(family: str, name: str) -> tuple[Callable[[], Callable], Callable[[object], Callable]]:
+    """Two functions for op ``name`` of ``family``: one giving its implementation in the backend in force,
+    one giving it for a backward's cache (in the backend that made the cache). A kernel family without its
+    own ``name`` uses the reference (nothing to speed up there). Lookups are made once per backend."""
+    found: dict[str | None, Callable] = {}
+
+    def resolve(backend_name: str) -> Callable:
+        fn = found.get(backend_name)
+        if fn is None:
+            fn = found[backend_name] = _lookup(backend_name, family, name) or _lookup("reference", family, name)
+        return fn
+
+    def current() -> Callable:
+        return resolve(_current.get())
+
+    def for_cache(cache: object) -> Callable:
+        return resolve(_owner(cache) or _current.get())
+
+    return current, for_cache
 
 
 def implementation(family: str, name: str, cache: object = None) -> Callable:
     """The function ``name`` of ``family`` in the backend in force, or, for a backward given its
-    ``cache``, in the backend that made the cache. A kernel family without its own ``name`` uses the
-    reference (nothing to speed up there)."""
-    backend_name = (_owner(cache) if cache is not None else None) or _current.get()
-    return _lookup(backend_name, family, name) or _lookup("reference", family, name)
+    ``cache``, in the backend that made the cache (see :func:`dispatcher`)."""
+    current, for_cache = dispatcher(family, name)
+    return current() if cache is None else for_cache(cache)

@@ -26,20 +26,21 @@ import functools
 import importlib
 from collections.abc import Callable
 
-from scratch._backend import implementation
+from scratch._backend import dispatcher
 
 FAMILIES = ("activation", "conv", "linear", "loss", "pool", "reshape", "norm", "optim", "augment")
 
 
 def _dispatching(family: str, name: str, reference: Callable) -> Callable:
+    current, for_cache = dispatcher(family, name)
     if name.endswith("_backward"):
         @functools.wraps(reference)
         def op(dout, cache, *args, **kwargs):
-            return implementation(family, name, cache)(dout, cache, *args, **kwargs)
+            return for_cache(cache)(dout, cache, *args, **kwargs)
     else:
         @functools.wraps(reference)
         def op(*args, **kwargs):
-            return implementation(family, name)(*args, **kwargs)
+            return current()(*args, **kwargs)
     return op
 
 
