@@ -245,3 +245,13 @@ def test_learner_tools_run_from_the_cli(tmp_path, capsys):
     with pytest.raises(SystemExit) as err:
         main(["gradcheck", "--help"])
     assert err.value.code == 0 and "scratchnet gradcheck" in capsys.readouterr().out
+
+
+def test_compile_notice_looks_where_numba_caches(tmp_path, monkeypatch):
+    from scratch.cli import _kernels_cached
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert not _kernels_cached()  # an empty cache folder: the first run compiles
+    (tmp_path / "scratch" / "kernels").mkdir(parents=True)
+    (tmp_path / "scratch" / "kernels" / "conv._conv2d_forward_kernel-1.py311.nbi").write_bytes(b"")
+    assert _kernels_cached()
