@@ -37,6 +37,11 @@ from scratch.functional._checks.conv import PaddingArg, conv2d_args, dout_like
 from scratch.kernels._parallel import chunks as parallel_chunks
 
 _BLAS_ONE_THREAD_MNK = 2 * 65536 * 4
+# The weight gradient as dwᵀ_g = cols_g @ (dout_g)ᵀ, through a transposed copy of dout, from this many
+# output channels per group, else as dw_g = dout_g @ cols_gᵀ (BLAS reads colsᵀ in place). One thread,
+# batch 256: LeNet's conv2 (16 channels) GEMM 1.6 ms + copy 0.1 ms against 2.6 ms; conv1 (6 channels)
+# 0.81 ms against 0.93 ms + copy 0.5 ms (benchmarks/README.md).
+_DW_TRANSPOSED_MIN_COG = 16
 
 
 class Conv2dCache(NamedTuple):
@@ -167,20 +172,22 @@ def conv2d_backward(dout: np.ndarray, cache: Conv2dCache,
     cog, kg = c_out // groups, weight.shape[1] * weight.shape[2] * weight.shape[3]
     wt = np.ascontiguousarray(weight.reshape(groups, cog, kg).transpose(0, 2, 1))
     dx = np.empty_like(x) if input_grad else np.empty((0,) + x.shape[1:], dtype=x.dtype)
-    dwt_parts = np.empty((chunks, groups, kg, cog), dtype=x.dtype)
+    dw_t = cog >= _DW_TRANSPOSED_MIN_COG
+    dw_parts = np.empty((chunks, groups) + ((kg, cog) if dw_t else (cog, kg)), dtype=x.dtype)
     src = np.empty((chunks, *src_shape), dtype=x.dtype)
     dsrc = np.empty((chunks, *src_shape), dtype=x.dtype)
     cols = np.empty((chunks, chan.size * length), dtype=x.dtype)
     dcols = np.empty((chunks, chan.size * length), dtype=x.dtype)
     dres = np.empty((chunks, c_out * length), dtype=x.dtype)
-    dres_t = np.empty((chunks, c_out * length), dtype=x.dtype)
-    dwt_block = np.empty((chunks, kg, cog), dtype=x.dtype)
-    args = (x, dout, wt, dx, dwt_parts, src, dsrc, cols, dcols, dres, dres_t, dwt_block)
+    dres_t = np.empty((chunks, c_out * length if dw_t else 0), dtype=x.dtype)
+    dw_block = np.empty((chunks, *dw_parts.shape[2:]), dtype=x.dtype)
+    args = (x, dout, wt, dx, dw_parts, src, dsrc, cols, dcols, dres, dres_t, dw_block)
     finite_w = bool(np.isfinite(weight).all())
     _conv2d_backward_kernel(*args, True, finite_w, chan, off, row_width, block, *geom)
-    if not np.isfinite(dwt_parts).all():  # x or dout has an inf/nan: redo with the wrap-arounds zeroed
+    if not np.isfinite(dw_parts).all():  # x or dout has an inf/nan: redo with the wrap-arounds zeroed
         _conv2d_backward_kernel(*args, False, finite_w, chan, off, row_width, block, *geom)
-    dw = dwt_parts.sum(axis=0).transpose(0, 2, 1).reshape(weight.shape)
+    dw = dw_parts.sum(axis=0)
+    dw = (dw.transpose(0, 2, 1) if dw_t else dw).reshape(weight.shape)
     db = dout.sum(axis=(0, 2, 3)) if has_bias else None
     if not input_grad:
         return None, dw, db
@@ -188,18 +195,20 @@ def conv2d_backward(dout: np.ndarray, cache: Conv2dCache,
 
 
 @numba.njit(parallel=True, cache=True)
-def _conv2d_backward_kernel(x, dout, wt, dx, dwt_parts, src, dsrc, cols, dcols, dres, dres_t, dwt_block,
+def _conv2d_backward_kernel(x, dout, wt, dx, dw_parts, src, dsrc, cols, dcols, dres, dres_t, dw_block,
                             finite_x, finite_w, chan, off, rw, block, kh, kw, sh, sw, pt, pl, dil_h, dil_w, h_out,
                             w_out):
-    """Chunk t of the batch: dwt_parts[t] = its images' dwᵀ per group; dx[n] = col2im(wᵀ @ dout[n])
+    """Chunk t of the batch: dw_parts[t] = its images' dw per group; dx[n] = col2im(wᵀ @ dout[n])
     (skipped for an empty dx: no input gradient wanted).
 
-    wt[g, k, o] = w[g·C_out/g + o, k]. Per block, dout is laid out both as dres (C_out, T) for
-    dcols_g = wt[g] @ dres_g and transposed as dres_t (g, T, C_out/g) for dwᵀ_g += cols_g @ dres_t[g];
-    the wrap-around columns are zero in both. They are zeroed in cols too unless ``finite_x``, and in dcols
-    unless ``finite_w`` (else an inf pixel or weight times 0 puts a nan into dw or, via col2im, dx, where
-    torch's result has none). The caller passes finite_x = True first and reruns with False only when dw
-    came out non-finite, so finite inputs skip both passes (measured ~5% of LeNet's conv2 backward).
+    wt[g, k, o] = w[g·C_out/g + o, k]. Per block, dout is laid out as dres (C_out, T), its wrap-around
+    columns zero, for dcols_g = wt[g] @ dres_g. The weight gradient is either dwᵀ_g += cols_g @ dres_t[g]
+    with dres_t (g, T, C_out/g) the transposed copy (dw_parts (.., kg, C_out/g), when dres_t is not empty),
+    or dw_g += dres_g @ cols_gᵀ (dw_parts (.., C_out/g, kg)): see :data:`_DW_TRANSPOSED_MIN_COG`.
+    The wrap-around columns are zeroed in cols too unless ``finite_x``, and in dcols unless ``finite_w``
+    (else an inf pixel or weight times 0 puts a nan into dw or, via col2im, dx, where torch's result has
+    none). The caller passes finite_x = True first and reruns with False only when dw came out
+    non-finite, so finite inputs skip both passes (measured ~5% of LeNet's conv2 backward).
     """
     n_batch, c_in, h, w = x.shape
     groups, kg, cog = wt.shape
@@ -207,10 +216,11 @@ def _conv2d_backward_kernel(x, dout, wt, dx, dwt_parts, src, dsrc, cols, dcols, 
     c_out = groups * cog
     chunks = cols.shape[0]
     want_dx = dx.shape[0] > 0
+    transposed = dres_t.shape[1] > 0
     unpadded = src.shape[2] == 0 and sh == 1 and sw == 1
     for t in numba.prange(chunks):
-        dwtp, dwb = dwt_parts[t], dwt_block[t]
-        dwtp[:] = 0
+        dwp, dwb = dw_parts[t], dw_block[t]
+        dwp[:] = 0
         for n in range(t * n_batch // chunks, (t + 1) * n_batch // chunks):
             _pad_image(x[n], src[t], pt, pl, rw)
             s = x[n].reshape(c_in, h * w) if unpadded else src[t]
@@ -225,32 +235,41 @@ def _conv2d_backward_kernel(x, dout, wt, dx, dwt_parts, src, dsrc, cols, dcols, 
                 cb = cols[t, :k_all * length].reshape(k_all, length)
                 dcb = dcols[t, :k_all * length].reshape(k_all, length)
                 dr = dres[t, :c_out * length].reshape(c_out, length)
-                drt = dres_t[t, :c_out * length].reshape(groups, length, cog)
                 _im2col_block(x[n], s, cb, i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dil_h, dil_w, w_out)
                 if not finite_x:
                     _zero_wraparound(cb, rows, rw, w_out)
                 for o in range(c_out):
-                    g, ol = o // cog, o % cog
                     for r in range(rows):
-                        row, t0 = dout[n, o, i0 + r], r * rw
-                        for j in range(w_out):
-                            dr[o, t0 + j] = row[j]
-                            drt[g, t0 + j, ol] = row[j]
-                        for j in range(w_out, rw):  # wrap-around columns: they must add nothing
-                            dr[o, t0 + j] = 0
-                            drt[g, t0 + j, ol] = 0
+                        seg = dr[o, r * rw:(r + 1) * rw]
+                        _copy(seg[:w_out], dout[n, o, i0 + r])
+                        seg[w_out:] = 0  # wrap-around columns: they must add nothing
                 for g in range(groups):
-                    _gemm(cb[g * kg:(g + 1) * kg], drt[g], dwb)
-                    for k in range(kg):
-                        _add(dwtp[g, k], dwb[k])
+                    cbg, drg = cb[g * kg:(g + 1) * kg], dr[g * cog:(g + 1) * cog]
+                    if transposed:
+                        drt = dres_t[t, :groups * length * cog].reshape(groups, length, cog)
+                        _transpose(drg, drt[g])
+                        _gemm(cbg, drt[g], dwb)
+                    else:
+                        _gemm(drg, cbg.T, dwb)
+                    for k in range(dwb.shape[0]):
+                        _add(dwp[g, k], dwb[k])
                     if want_dx:
-                        _gemm(wt[g], dr[g * cog:(g + 1) * cog], dcb[g * kg:(g + 1) * kg])
+                        _gemm(wt[g], drg, dcb[g * kg:(g + 1) * kg])
                 if want_dx and not finite_w:
                     _zero_wraparound(dcb, rows, rw, w_out)
                 if want_dx:
                     _col2im_block(dcb, ds, dx[n], i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dil_h, dil_w, w_out)
             if want_dx:
                 _crop_image(dsrc[t], dx[n], pt, pl, rw)
+
+
+@numba.njit(cache=True)
+def _transpose(a, at):
+    """at[j, i] = a[i, j] (2-D, C-contiguous)."""
+    for i in range(a.shape[0]):
+        row = a[i]
+        for j in range(a.shape[1]):
+            at[j, i] = row[j]
 
 
 @numba.njit(cache=True)
