@@ -181,25 +181,29 @@ def conv2d_backward(dout: np.ndarray, cache: Conv2dCache,
     dres = np.empty((chunks, c_out * length), dtype=x.dtype)
     dres_t = np.empty((chunks, c_out * length if dw_t else 0), dtype=x.dtype)
     dw_block = np.empty((chunks, *dw_parts.shape[2:]), dtype=x.dtype)
-    args = (x, dout, wt, dx, dw_parts, src, dsrc, cols, dcols, dres, dres_t, dw_block)
+    db_parts = np.empty((n if has_bias else 0, c_out), dtype=x.dtype)
+    db_cols = np.empty((chunks, c_out, w_out if has_bias else 0), dtype=x.dtype)
+    args = (x, dout, wt, dx, dw_parts, db_parts, db_cols, src, dsrc, cols, dcols, dres, dres_t, dw_block)
     finite_w = bool(np.isfinite(weight).all())
     _conv2d_backward_kernel(*args, True, finite_w, chan, off, row_width, block, *geom)
     if not np.isfinite(dw_parts).all():  # x or dout has an inf/nan: redo with the wrap-arounds zeroed
         _conv2d_backward_kernel(*args, False, finite_w, chan, off, row_width, block, *geom)
     dw = dw_parts.sum(axis=0)
     dw = (dw.transpose(0, 2, 1) if dw_t else dw).reshape(weight.shape)
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    db = db_parts.sum(axis=0) if has_bias else None
     if not input_grad:
         return None, dw, db
     return (dx[0] if unbatched else dx), dw, db
 
 
 @numba.njit(parallel=True, cache=True)
-def _conv2d_backward_kernel(x, dout, wt, dx, dw_parts, src, dsrc, cols, dcols, dres, dres_t, dw_block,
-                            finite_x, finite_w, chan, off, rw, block, kh, kw, sh, sw, pt, pl, dil_h, dil_w, h_out,
-                            w_out):
-    """Chunk t of the batch: dw_parts[t] = its images' dw per group; dx[n] = col2im(wᵀ @ dout[n])
-    (skipped for an empty dx: no input gradient wanted).
+def _conv2d_backward_kernel(x, dout, wt, dx, dw_parts, db_parts, db_cols, src, dsrc, cols, dcols, dres, dres_t,
+                            dw_block, finite_x, finite_w, chan, off, rw, block, kh, kw, sh, sw, pt, pl, dil_h, dil_w,
+                            h_out, w_out):
+    """Chunk t of the batch: dw_parts[t] = its images' dw per group; db_parts[n, o] = Σ_{i,j} dout[n, o, i, j]
+    by way of db_cols[t, o, j] = Σ_i dout[n, o, i, j] (a loop that vectorises; skipped for an empty db_parts:
+    no bias; the caller sums over n); dx[n] = col2im(wᵀ @ dout[n]) (skipped for an empty dx: no input
+    gradient wanted).
 
     wt[g, k, o] = w[g·C_out/g + o, k]. Per block, dout is laid out as dres (C_out, T), its wrap-around
     columns zero, for dcols_g = wt[g] @ dres_g. The weight gradient is either dwᵀ_g += cols_g @ dres_t[g]
@@ -215,7 +219,7 @@ def _conv2d_backward_kernel(x, dout, wt, dx, dw_parts, src, dsrc, cols, dcols, d
     k_all = chan.shape[0]
     c_out = groups * cog
     chunks = cols.shape[0]
-    want_dx = dx.shape[0] > 0
+    want_dx, want_db = dx.shape[0] > 0, db_parts.shape[0] > 0
     transposed = dres_t.shape[1] > 0
     unpadded = src.shape[2] == 0 and sh == 1 and sw == 1
     for t in numba.prange(chunks):
@@ -229,6 +233,8 @@ def _conv2d_backward_kernel(x, dout, wt, dx, dw_parts, src, dsrc, cols, dcols, d
                 dsrc[t, :] = 0
             elif want_dx:  # stride > 1 or no padding: col2im adds straight into dx
                 dx[n] = 0
+            if want_db:
+                db_cols[t] = 0
             for i0 in range(0, h_out, block):
                 rows = min(block, h_out - i0)
                 length = rows * rw
@@ -243,6 +249,8 @@ def _conv2d_backward_kernel(x, dout, wt, dx, dw_parts, src, dsrc, cols, dcols, d
                         seg = dr[o, r * rw:(r + 1) * rw]
                         _copy(seg[:w_out], dout[n, o, i0 + r])
                         seg[w_out:] = 0  # wrap-around columns: they must add nothing
+                        if want_db:
+                            _add(db_cols[t, o], dout[n, o, i0 + r])
                 for g in range(groups):
                     cbg, drg = cb[g * kg:(g + 1) * kg], dr[g * cog:(g + 1) * cog]
                     if transposed:
@@ -261,6 +269,9 @@ def _conv2d_backward_kernel(x, dout, wt, dx, dw_parts, src, dsrc, cols, dcols, d
                     _col2im_block(dcb, ds, dx[n], i0, rows, rw, chan, off, kh, kw, sh, sw, pt, pl, dil_h, dil_w, w_out)
             if want_dx:
                 _crop_image(dsrc[t], dx[n], pt, pl, rw)
+            if want_db:
+                for o in range(c_out):
+                    db_parts[n, o] = _sum(db_cols[t, o])
 
 
 @numba.njit(cache=True)
@@ -384,6 +395,15 @@ def _copy(dst, src):
     """dst[e] = src[e] (1-D; a plain loop is several times faster than slice assignment in Numba)."""
     for e in range(dst.shape[0]):
         dst[e] = src[e]
+
+
+@numba.njit(cache=True)
+def _sum(a):
+    """Σ_e a[e] (1-D)."""
+    total = a.dtype.type(0)
+    for e in range(a.shape[0]):
+        total += a[e]
+    return total
 
 
 @numba.njit(cache=True)
