@@ -75,6 +75,8 @@ def check_kernel(draw: ConvDraw) -> None:
 @example(draw=ConvCase(2, 32, 64, 1, 3, 30, (3, 3), padding=1, seed=3).seeded())  # 1-row blocks, split GEMMs
 @example(draw=ConvCase(3, 32, 64, 1, 9, 40, (3, 3), stride=2, padding=1, dtype=f32, seed=4).seeded())  # strided
 @example(draw=ConvCase(2, 6, 6, 3, 7, 9, (3, 2), stride=(1, 2), padding=(2, 0), dilation=(1, 3), seed=5).seeded())
+@example(draw=ConvCase(2, 1, 3, 1, 6, 7, (3, 3), padding=1, seed=6).seeded())  # small GEMMs, odd row count
+@example(draw=ConvCase(2, 16, 8, 1, 6, 6, (3, 3), dtype=f32, seed=7).seeded())  # dw = dout @ colsᵀ by BLAS
 def test_conv2d_kernel_matches_reference(draw, threads):
     check_kernel(draw)
 

@@ -42,6 +42,11 @@ _BLAS_ONE_THREAD_MNK = 2 * 65536 * 4
 # batch 256: LeNet's conv2 (16 channels) GEMM 1.6 ms + copy 0.1 ms against 2.6 ms; conv1 (6 channels)
 # 0.81 ms against 0.93 ms + copy 0.5 ms (benchmarks/README.md).
 _DW_TRANSPOSED_MIN_COG = 16
+# GEMMs whose small operand (a for c = a @ b, c for c = a @ bᵀ) has at most this many entries run as
+# plain Numba loops: OpenBLAS's sgemm spends most of its time packing at such sizes. One thread:
+# LeNet's conv1 forward (6×25 @ 25×896) 12 µs by BLAS against 3-5 µs, its dw (6×896 @ 896×25) 14 µs
+# against 2-4 µs; at conv2's sizes (16×150, 150×16) BLAS is as fast or faster (benchmarks/README.md).
+_SMALL_GEMM = 256
 
 
 class Conv2dCache(NamedTuple):
@@ -258,7 +263,7 @@ def _conv2d_backward_kernel(x, dout, wt, dx, dw_parts, db_parts, db_cols, src, d
                         _transpose(drg, drt[g])
                         _gemm(cbg, drt[g], dwb)
                     else:
-                        _gemm(drg, cbg.T, dwb)
+                        _gemm_nt(drg, cbg, dwb)
                     for k in range(dwb.shape[0]):
                         _add(dwp[g, k], dwb[k])
                     if want_dx:
@@ -384,10 +389,77 @@ def _valid_columns(shift, sw, w, w_out):
 
 @numba.njit(cache=True)
 def _gemm(a, b, c):
-    """c = a @ b by BLAS, in slices of rows of a small enough to keep BLAS on the calling thread."""
+    """c = a @ b: by :func:`_gemm_small` for a small a (M·K <= :data:`_SMALL_GEMM`), else by BLAS in slices
+    of rows of a small enough to keep BLAS on the calling thread."""
+    if a.shape[0] * a.shape[1] <= _SMALL_GEMM:
+        _gemm_small(a, b, c)
+        return
     rows = max(1, (_BLAS_ONE_THREAD_MNK - 1) // (a.shape[1] * b.shape[1]))
     for i in range(0, a.shape[0], rows):
         np.dot(a[i:i + rows], b, c[i:i + rows])
+
+
+@numba.njit(cache=True)
+def _gemm_nt(a, b, c):
+    """c = a @ bᵀ, bᵀ read in place: by :func:`_gemm_nt_small` for a small c (M·N <= :data:`_SMALL_GEMM`),
+    else by :func:`_gemm`."""
+    if c.shape[0] * c.shape[1] <= _SMALL_GEMM:
+        _gemm_nt_small(a, b, c)
+    else:
+        _gemm(a, b.T, c)
+
+
+@numba.njit(cache=True, fastmath={"contract"})
+def _gemm_small(a, b, c):
+    """c[i, t] = Σ_k a[i, k]·b[k, t], two rows of c at a time: each row of b is read once per pair
+    and the t loop vectorises."""
+    m, kk = a.shape
+    for i in range(0, m - 1, 2):
+        c0, c1 = c[i], c[i + 1]
+        for k in range(kk):
+            row, a0, a1 = b[k], a[i, k], a[i + 1, k]
+            if k == 0:
+                for t in range(row.shape[0]):
+                    c0[t] = a0 * row[t]
+                    c1[t] = a1 * row[t]
+            else:
+                for t in range(row.shape[0]):
+                    c0[t] += a0 * row[t]
+                    c1[t] += a1 * row[t]
+    if m % 2:
+        c0 = c[m - 1]
+        for k in range(kk):
+            row, a0 = b[k], a[m - 1, k]
+            if k == 0:
+                for t in range(row.shape[0]):
+                    c0[t] = a0 * row[t]
+            else:
+                for t in range(row.shape[0]):
+                    c0[t] += a0 * row[t]
+
+
+@numba.njit(cache=True, fastmath={"reassoc", "contract"})
+def _gemm_nt_small(a, b, c):
+    """c[i, j] = Σ_t a[i, t]·b[j, t], as dot products of rows (a reduction the compiler may reorder, so
+    it vectorises), two rows of a at a time."""
+    m, n = c.shape
+    for i in range(0, m - 1, 2):
+        r0, r1 = a[i], a[i + 1]
+        for j in range(n):
+            row = b[j]
+            s0, s1 = c.dtype.type(0), c.dtype.type(0)
+            for t in range(row.shape[0]):
+                s0 += r0[t] * row[t]
+                s1 += r1[t] * row[t]
+            c[i, j], c[i + 1, j] = s0, s1
+    if m % 2:
+        r0 = a[m - 1]
+        for j in range(n):
+            row = b[j]
+            s0 = c.dtype.type(0)
+            for t in range(row.shape[0]):
+                s0 += r0[t] * row[t]
+            c[m - 1, j] = s0
 
 
 @numba.njit(cache=True)
