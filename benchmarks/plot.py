@@ -4,7 +4,8 @@
   and batch size, on a log axis with the 1.0x and 1.5x lines;
 * ``ops_sweeps.png``: time against batch size, channels and image size, one panel per sweep, each engine
   a line (log-log);
-* ``train.png``: training-step throughput (samples/s) per engine and batch size, and the epoch times.
+* ``train.png``: from bench_train's JSON: step ms per engine and batch size, eval images/s, epoch seconds
+  and time to accuracy, each the median over processes with its range; the measured sgemm peak in the title.
 
 Usage::
 
@@ -28,15 +29,17 @@ from benchmarks.bench_train import DEFAULT_OUT as TRAIN_JSON
 from scratch.plots import new_figure, save_figure
 
 ENGINE_COLORS = {"scratch": "tab:blue", "torch_cpu": "tab:orange", "torch_cuda": "tab:green"}
-VARIANT_COLORS = {"resident": "tab:purple", "compile": "tab:brown", "resident+compile": "tab:red"}
+VARIANT_COLORS = {"compile": "tab:brown", "reduce-overhead": "tab:red", "max-autotune": "tab:purple",
+                  "max-autotune-no-cudagraphs": "tab:pink"}
 
 
 def engine_color(engine: str) -> str:
-    """The chart color of an engine (``torch-cuda+resident``: its variant's color)."""
-    base, *variant = engine.replace("-", "_").split("+")
+    """The chart color of an engine (``torch-cpu+compile``, ``torch-cuda+reduce-overhead``: its
+    torch.compile mode's color)."""
+    base, _, variant = engine.partition("+")
     if variant:
-        return VARIANT_COLORS.get("+".join(variant), "tab:gray")
-    return ENGINE_COLORS.get(base, "tab:gray")
+        return VARIANT_COLORS.get(variant, "tab:gray")
+    return ENGINE_COLORS.get(base.replace("-", "_"), "tab:gray")
 
 
 def _load(path: str | None) -> dict[str, Any] | None:
@@ -96,34 +99,70 @@ def plot_ops_sweeps(data: dict[str, Any], out_path: str | os.PathLike) -> Path |
     return save_figure(fig, out_path)
 
 
+def _bars(ax: Any, rows: Sequence[dict[str, Any]], value: str, low_high: Any, title: str, ylabel: str,
+          labels: Sequence[str] | None = None) -> None:
+    """One bar per row (its engine's color) with the range over processes as an error bar."""
+    engines = [r["engine"] for r in rows]
+    values = [r[value] if not isinstance(r[value], dict) else r[value]["median"] for r in rows]
+    lo_hi = [low_high(r) for r in rows]
+    err = np.array([[max(0.0, v - lo), max(0.0, hi - v)] if v is not None and lo is not None else [0.0, 0.0]
+                    for v, (lo, hi) in zip(values, lo_hi, strict=True)]).T
+    ax.bar(range(len(rows)), [np.nan if v is None else v for v in values], yerr=err, capsize=3,
+           color=[engine_color(e) for e in engines])
+    ax.set_xticks(range(len(rows)), labels or engines, fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+
+
 def plot_train(data: dict[str, Any], out_path: str | os.PathLike) -> Path:
-    """Training-step throughput per engine and batch size, and the epoch times (one bar per run)."""
-    epochs = data.get("epochs") or []
-    fig = new_figure((10 if epochs else 5.5, 3.8))
-    ax = fig.add_subplot(1, 2 if epochs else 1, 1)
-    engines = list(dict.fromkeys(r["engine"] for r in data["steps"]))
-    batches = sorted({r["batch"] for r in data["steps"]})
-    width = 0.8 / len(engines)
-    for i, engine in enumerate(engines):
-        values = [next((r["samples_per_s"] for r in data["steps"] if r["engine"] == engine and r["batch"] == b),
-                       np.nan) for b in batches]
-        ax.bar(np.arange(len(batches)) + i * width, values, width,
-               color=engine_color(engine), label=engine)
-    ax.set_xticks(np.arange(len(batches)) + width * (len(engines) - 1) / 2, [f"N={b}" for b in batches])
-    ax.set_ylabel("samples/s (median step)")
-    ax.set_title("LeNet5 training step (forward, backward, Adam)", fontsize=10)
-    ax.legend(fontsize=8)
-    if epochs:
-        ax2 = fig.add_subplot(1, 2, 2)
-        labels = [f"{r['engine']}\nrun {r['round']}" for r in epochs]
-        ax2.bar(range(len(epochs)), [r["epoch_s"] for r in epochs],
-                color=[engine_color(r["engine"]) for r in epochs])
-        ax2.set_xticks(range(len(epochs)), labels, fontsize=7)
-        ax2.set_ylabel("seconds")
-        ax2.set_title(f"one epoch ({epochs[0]['samples']} images of {data.get('epoch_dataset')})", fontsize=10)
-    fig.suptitle(_machine(data), fontsize=9)
+    """bench_train's JSON as panels: step ms per engine and batch size (bars: median of the per-process
+    medians, error bars: their range), eval images/s, epoch seconds and time to accuracy, each with its
+    range; the measured sgemm peak and the steps' share of it in the title."""
+    steps, evals, epochs, ttas = (data.get(k) or [] for k in ("steps", "eval", "epochs", "tta"))
+    panels = [p for p, rows in (("step", steps), ("eval", evals), ("epoch", epochs), ("tta", ttas)) if rows]
+    fig = new_figure((4.2 * max(1, len(panels)), 3.8))
+    for k, panel in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), k + 1)
+        if panel == "step":
+            engines = list(dict.fromkeys(r["engine"] for r in steps))
+            batches = sorted({r["batch"] for r in steps})
+            width = 0.8 / len(engines)
+            for i, engine in enumerate(engines):
+                rows = [next((r for r in steps if r["engine"] == engine and r["batch"] == b), None) for b in batches]
+                med = [r["median_ms"] if r else np.nan for r in rows]
+                err = np.array([[r["median_ms"] - r["range_ms"][0], r["range_ms"][1] - r["median_ms"]] if r
+                                else [0.0, 0.0] for r in rows]).T
+                ax.bar(np.arange(len(batches)) + i * width, med, width, yerr=err, capsize=3,
+                       color=engine_color(engine), label=engine)
+            ax.set_xticks(np.arange(len(batches)) + width * (len(engines) - 1) / 2, [f"N={b}" for b in batches])
+            ax.set_ylabel("ms per step")
+            ax.set_title("LeNet5 training step (fwd, bwd, Adam)", fontsize=9)
+            ax.legend(fontsize=8)
+        elif panel == "eval":
+            _bars(ax, evals, "images_per_s", lambda r: (r["images_per_s"] * r["median_ms"] / r["range_ms"][1],
+                                                        r["images_per_s"] * r["median_ms"] / r["range_ms"][0]),
+                  f"evaluation, batch {evals[0]['batch']}", "images/s")
+        elif panel == "epoch":
+            _bars(ax, epochs, "epoch_s", lambda r: (r["epoch_s"]["min"], r["epoch_s"]["max"]),
+                  f"one epoch ({epochs[0]['samples']} images of {data.get('epoch_dataset')})", "seconds")
+        else:
+            _bars(ax, ttas, "seconds", lambda r: (r["seconds"]["min"], r["seconds"]["max"]),
+                  "time to accuracy (training s; unreached: no bar)", "seconds",
+                  [f"{r['engine']}\n{r['dataset']} {r['target']:.0%}" for r in ttas])
+    fig.suptitle(f"{_machine(data)}\n{_peak_note(data)}", fontsize=8)
     fig.tight_layout()
     return save_figure(fig, out_path)
+
+
+def _peak_note(data: dict[str, Any]) -> str:
+    peak = data.get("peak")
+    if not peak:
+        return "peak not measured"
+    gflops = ", ".join(f"{t} thr {g:.0f}" for t, g in peak["sgemm"]["threads"].items())
+    best = max((r for r in data.get("steps") or [] if r.get("pct_peak")), key=lambda r: r["pct_peak"], default=None)
+    share = f"; best step {best['engine']} N={best['batch']}: {best['gflops']:.1f} GFLOP/s = {best['pct_peak']:.1f}%" \
+        if best else ""
+    return f"measured sgemm peak ({peak['isa']}, n={peak['sgemm']['n']}): {gflops} GFLOP/s{share}"
 
 
 def _machine(data: dict[str, Any]) -> str:

@@ -1,8 +1,9 @@
 """The benchmark harness runs, checks, and writes sane numbers (timings themselves are never asserted).
 
 Each suite runs once per module in its ``--quick`` mode (tiny repeat counts, batch 2 or 8, the bundled
-digits for the epoch), and the tests inspect what it wrote: every row checked and timed, every time
-positive and finite, the JSON complete, the charts drawn.
+digits for the epoch; bench_train in two alternating pairs of worker processes), and the tests inspect
+what it wrote: every row checked and timed, every time positive and finite, the workers apart (no torch in
+scratch's, neither scratch nor torch_impl in torch's), the JSON complete, the charts drawn.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import bench_ops, bench_train, plot
+from benchmarks import bench_ops, bench_train, peak, plot, profile_step, torch_baseline
 from benchmarks.timing import check_close, fmt, markdown_table, time_interleaved
+from benchmarks.torch_baseline import time_to_accuracy
 from scratch import perf
 
 pytestmark = pytest.mark.backend_independent
@@ -53,8 +55,8 @@ def ops_json(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def train_json(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("bench") / "train.json"
-    assert bench_train.main(["--quick", "--threads", "1", "--limit", "256", "--torch-variants", "resident",
-                             "--out", str(out)]) == 0
+    assert bench_train.main(["--quick", "--threads", "1", "--limit", "256", "--rounds", "2", "--tta",
+                             "--tta-target", "0.0", "--out", str(out)]) == 0
     return json.loads(out.read_text())
 
 
@@ -144,23 +146,176 @@ def test_step_flops_is_lenet5s_arithmetic() -> None:
     assert bench_train.step_flops("lenet5", 64) == 64 * (3 * 833_040 - 235_200)  # ~145 MFLOP
 
 
-def test_bench_train_steps_and_epochs(train_json) -> None:
+def test_bench_train_steps_eval_and_epochs(train_json) -> None:
+    assert train_json["engines"] == ["scratch", "torch-cpu"] and train_json["threads"] == 1
     steps = {r["engine"]: r for r in train_json["steps"]}
-    assert set(steps) >= {"scratch", "torch-cpu"}
+    assert set(steps) == {"scratch", "torch-cpu"}
     for engine, r in steps.items():
-        assert r["batch"] == 8 and _timing_ok(r["timing"]), engine
-        assert _positive(r["samples_per_s"]) and _positive(r["gflops"]) and _positive(r["ratio"]), engine
-    assert _positive(steps["scratch"]["first_call_ms"])
+        assert r["batch"] == 8 and len(r["per_process"]) == 2, engine
+        assert r["range_ms"][0] <= r["median_ms"] <= r["range_ms"][1] and _positive(r["min_ms"]), engine
+        assert _positive(r["gflops"]) and _positive(r["pct_peak"]) and _positive(r["first_step_ms"]["median"]), engine
+    ratio = steps["scratch"]["ratios"]["torch-cpu"]
+    assert len(ratio["values"]) == 2 and ratio["min"] <= ratio["median"] <= ratio["max"]
+    evals = {r["engine"]: r for r in train_json["eval"]}
+    assert evals["scratch"]["images"] == evals["torch-cpu"]["images"] > 0
+    for engine, r in evals.items():
+        assert r["batch"] == 100 and _positive(r["images_per_s"]) and 0 <= r["accuracy"] <= 1, engine
     epochs = {r["engine"]: r for r in train_json["epochs"]}
-    assert set(epochs) >= {"scratch", "torch-cpu"} and train_json["epoch_dataset"] == "digits"
+    assert set(epochs) == {"scratch", "torch-cpu"} and train_json["epoch_dataset"] == "digits"
     for engine, r in epochs.items():
-        assert r["samples"] == 256, engine
-        for key in ("startup_s", "epoch_s", "samples_per_s", "peak_rss_mb", "loss"):
-            assert _positive(float(r[key])), (engine, key)
-        assert r["startup_s"] < 120 and r["peak_rss_mb"] < 64 * 1024, engine
-    assert not epochs["scratch"]["torch_imported"], "the scratch worker's RSS must not include torch"
-    # the resident dataset yields the same batches: the very same training
-    assert epochs["torch-cpu+resident"]["loss"] == epochs["torch-cpu"]["loss"]
+        assert r["samples"] == 256 and _positive(r["samples_per_s"]), engine
+        for key in ("startup_s", "epoch_s", "peak_rss_mb"):
+            assert len(r[key]["values"]) == 2 and all(_positive(v) for v in r[key]["values"]), (engine, key)
+        assert r["startup_s"]["max"] < 120 and r["peak_rss_mb"]["max"] < 64 * 1024, engine
+    # one check per pair (the tta pair's too: its workers start with an unreported checked step), every
+    # gradient within float32 tolerance (loss + 10 parameters), every prediction alike
+    assert [(c["runs"], c["round"]) for c in train_json["checks"]] == [("main", 1), ("main", 2), ("tta-digits", 1)]
+    for c in train_json["checks"]:
+        assert c["max_scaled_error"] <= 1e-4 and c["arrays"] == 11, c
+        assert c["agreement"] is None if c["runs"] != "main" else c["agreement"]["same"] == c["agreement"]["images"]
+
+
+def test_bench_train_pairs_alternate_and_workers_stay_apart(train_json) -> None:
+    main = [p for p in train_json["processes"] if p["runs"] == "main"]
+    assert [(p["round"], p["engine"]) for p in main] == [(1, "scratch"), (1, "torch-cpu"), (2, "torch-cpu"),
+                                                          (2, "scratch")]
+    for p in train_json["processes"]:
+        if p["engine"] == "scratch":
+            assert not p["torch_imported"] and not p["modules"]["torch"], "the scratch worker imported torch"
+        else:
+            assert p["modules"] == {"torch": True, "scratch": False, "torch_impl": False, "benchmarks": False}
+            assert p["threads"] == 1
+
+
+def test_bench_train_tta_and_peak(train_json) -> None:
+    tta = {r["engine"]: r for r in train_json["tta"]}
+    for engine, r in tta.items():  # target 0.0: reached after the first epoch
+        assert r["dataset"] == "digits" and r["reached"] == 1 and r["epochs"] == [1], engine
+        assert _positive(r["seconds"]["median"]) and _positive(r["eval_s"]["median"]), engine
+    peak = train_json["peak"]
+    assert peak["isa"] in ("avx512", "avx2+fma", "avx", "sse4.2", "unknown") and peak["cores"] >= 1
+    assert set(peak["flags"]) <= set(bench_train.peak_mod.ISA_FLAGS) and peak["sgemm"]["n"] == 256
+    assert list(peak["sgemm"]["threads"]) == ["1"] and _positive(peak["sgemm"]["threads"]["1"])
+    assert [p["threads"] for p in peak["sgemm"]["blas"]["1"]] == [1] * len(peak["sgemm"]["blas"]["1"])
+
+
+def test_time_to_accuracy_bookkeeping() -> None:
+    accs = iter([0.5, 0.8, 0.95])
+    out = time_to_accuracy(lambda epoch: 1.0 / epoch, lambda: next(accs), target=0.8, max_epochs=5)
+    assert out["reached"] and out["epoch"] == 2 and out["seconds"] == out["train_s"] >= 0
+    assert [h["accuracy"] for h in out["history"]] == [0.5, 0.8]
+    never = time_to_accuracy(lambda epoch: 1.0, lambda: 0.97, target=1.01, max_epochs=3)
+    assert not never["reached"] and never["epoch"] is None and never["seconds"] is None
+    assert len(never["history"]) == 3 and never["best_accuracy"] == 0.97
+
+
+def test_check_pair_refuses_a_mismatch() -> None:
+    rng = np.random.default_rng(0)
+    ref = {"step:8:loss": np.float32(2.3), "step:8:fc1.weight": rng.standard_normal((120, 400)).astype(np.float32),
+           "eval:pred": rng.integers(0, 10, 2000)}
+    ours = {k: np.array(v, copy=True) for k, v in ref.items()}
+    assert bench_train.check_pair(ours, ref, "case")["agreement"] == {"same": 2000, "images": 2000}
+    wrong = dict(ours, **{"step:8:fc1.weight": ours["step:8:fc1.weight"] + 1e-2})
+    with pytest.raises(AssertionError, match="case step:8:fc1.weight: differs from torch"):
+        bench_train.check_pair(wrong, ref, "case")
+    with pytest.raises(AssertionError, match="no step losses or gradients"):
+        bench_train.check_pair({"eval:pred": ours["eval:pred"]}, {"eval:pred": ref["eval:pred"]}, "case")
+    preds = ours["eval:pred"].copy()
+    preds[:3] = (preds[:3] + 1) % 10  # 3 of 2000 differ: below 99.9%
+    with pytest.raises(AssertionError, match="agree on 1997 of 2000"):
+        bench_train.check_pair(dict(ours, **{"eval:pred": preds}), ref, "case")
+
+
+def test_engine_names_round_trip() -> None:
+    cases = [("cpu", None, "torch-cpu"), ("cuda", "default", "torch-cuda+compile"),
+             ("cuda", "reduce-overhead", "torch-cuda+reduce-overhead")]
+    for device, mode, name in cases:
+        assert torch_baseline.engine_name(device, mode) == name
+        assert torch_baseline.parse_engine(name) == (device, mode)
+    colors = [plot.engine_color(name) for name in ("scratch", *(c[2] for c in cases))]
+    assert len(set(colors)) == len(colors) and "tab:gray" not in colors, colors
+
+
+def test_torch_baseline_compiled_model_gives_eager_gradients(tmp_path) -> None:
+    """``--compile``: the same parameter names (no ``_orig_mod.``) and gradients as the eager model."""
+    rng = np.random.default_rng(0)
+    step = tmp_path / "step.npz"
+    np.savez(step, x_4=rng.standard_normal((4, 1, 28, 28)).astype(np.float32), y_4=rng.integers(0, 10, 4))
+    arrays = {}
+    for mode in (None, "default"):
+        out, npz = tmp_path / f"{mode}.json", tmp_path / f"{mode}.npz"
+        argv = ["--parts", "step", "--step-data", str(step), "--batches", "4", "--repeats", "1", "--warmup", "0",
+                "--threads", "1", "--arrays-out", str(npz), "--out", str(out)]
+        assert torch_baseline.main(argv + (["--compile", mode] if mode else [])) == 0
+        assert json.loads(out.read_text())["engine"] == torch_baseline.engine_name("cpu", mode)
+        with np.load(npz) as f:
+            arrays[mode] = {k: f[k] for k in f.files}
+    assert sorted(arrays["default"]) == sorted(arrays[None]) and "step:4:conv1.weight" in arrays[None]
+    for key, value in arrays[None].items():
+        check_close(key, arrays["default"][key], value, np.float32)
+
+
+def test_profile_step_parts_sum_to_a_step(tmp_path) -> None:
+    out = tmp_path / "profile.json"
+    assert profile_step.main(["--batches", "4", "--threads", "1", "--repeats", "3", "--warmup", "1",
+                              "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    (run,) = data["profiles"]
+    assert data["perf"]["numba_threads"] == 1 and data["environment"]["machine"]["cores"] >= 1
+    names = [r["part"] for r in run["rows"]]
+    assert names[0] == "conv1 fwd" and names[-1] == "adam step" and "conv1 bwd" in names and "loss fwd+bwd" in names
+    assert all(_positive(r["median_ms"]) and r["min_ms"] <= r["median_ms"] for r in run["rows"])
+    assert math.isclose(sum(r["share"] for r in run["rows"]), 1.0, rel_tol=1e-6)
+    assert _positive(run["step_ms"]) and run["batch"] == 4
+    with pytest.raises(SystemExit, match="profile_step: --batches"):
+        profile_step.main(["--batches", "0"])
+
+
+def test_gpu_script_is_valid_bash_with_valid_options() -> None:
+    """benchmarks/gpu_run.sh (run once where a GPU is lent): bash accepts it, and its bench_train and
+    scratchnet train options parse (the CUDA parts themselves need the GPU)."""
+    import shlex
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_run.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True)
+    text = script.read_text()
+    bench = text.split("-m benchmarks.bench_train", 1)[1].split(">", 1)[0].replace("\\\n", " ")
+    argv = [a for a in shlex.split(bench.replace('"$dataset"', "digits").replace('"$out/', '"/tmp/'))]
+    args = bench_train.resolve_args(bench_train.build_parser().parse_args(argv))
+    assert args.torch_devices == ["cpu", "cuda"] and args.torch_compile == ["default", "reduce-overhead"]
+    from scratch.cli import build_parser
+
+    train = text.split('" train', 1)[1].split(">", 1)[0].replace("\\\n", " ")
+    parsed = build_parser().parse_args(["train", *shlex.split(train.replace('"$dataset"', "digits")
+                                                               .replace('"$out/', '"/tmp/'))])
+    assert (parsed.engine, parsed.device, parsed.resident, parsed.compile, parsed.epochs) == (
+        "torch", "cuda", True, "reduce-overhead", 10)
+
+
+def test_vector_isa_reads_the_widest_unit() -> None:
+    assert peak.vector_isa({"avx2", "fma", "avx512f"}) == "avx512"
+    assert peak.vector_isa(["sse4_2", "avx", "avx2", "fma"]) == "avx2+fma"
+    assert peak.vector_isa({"sse4_2"}) == "sse4.2" and peak.vector_isa(set()) == "unknown"
+
+
+def test_bench_train_in_process_mode(tmp_path) -> None:
+    out = tmp_path / "inproc.json"
+    assert bench_train.main(["--quick", "--threads", "1", "--parts", "step", "--in-process", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    steps = {r["engine"]: r for r in data["steps"]}
+    assert set(steps) == {"scratch", "torch-cpu"} and all(r["in_process"] for r in steps.values())
+    assert data["processes"] == [] and data["peak"] is None
+    assert _positive(steps["scratch"]["ratios"]["torch-cpu"]["median"])
+
+
+@pytest.mark.parametrize("argv, message", [(["--parts", "step,warp"], "--parts"),
+                                           (["--tta", "--tta-datasets", "cifar"], "--tta-datasets"),
+                                           (["--rounds", "0"], "--rounds"),
+                                           (["--torch-compile", "fastest"], "--torch-compile")])
+def test_bench_train_rejects_bad_options(argv, message) -> None:
+    with pytest.raises(SystemExit, match=message):
+        bench_train.main(argv)
 
 
 def test_plots_from_the_json(ops_json, train_json, tmp_path) -> None:
