@@ -42,10 +42,12 @@ _BLAS_ONE_THREAD_MNK = 2 * 65536 * 4
 # batch 256: LeNet's conv2 (16 channels) GEMM 1.6 ms + copy 0.1 ms against 2.6 ms; conv1 (6 channels)
 # 0.81 ms against 0.93 ms + copy 0.5 ms (benchmarks/README.md).
 _DW_TRANSPOSED_MIN_COG = 16
-# GEMMs whose small operand (a for c = a @ b, c for c = a @ bᵀ) has at most this many entries run as
-# plain Numba loops: OpenBLAS's sgemm spends most of its time packing at such sizes. One thread:
-# LeNet's conv1 forward (6×25 @ 25×896) 12 µs by BLAS against 3-5 µs, its dw (6×896 @ 896×25) 14 µs
-# against 2-4 µs; at conv2's sizes (16×150, 150×16) BLAS is as fast or faster (benchmarks/README.md).
+# Products with few output rows run as Numba loops, not OpenBLAS's sgemm, which spends most of their
+# time packing: c = a @ b for an a of at most _LOOP_GEMM_ROWS rows, c = a @ bᵀ for a c of at most
+# _SMALL_GEMM entries. One thread, µs per image (benchmarks/README.md): conv1's forward (6×25 @ 25×896)
+# 12 by BLAS against 4.4, conv2's (16×150 @ 150×140) 14.6 against 9.1; conv1's dw (6×896 @ 896×25) 14
+# against 2-4; conv2's dcols (150×16 @ 16×140) stays with BLAS (10 against 13).
+_LOOP_GEMM_ROWS = 16
 _SMALL_GEMM = 256
 
 
@@ -389,11 +391,17 @@ def _valid_columns(shift, sw, w, w_out):
 
 @numba.njit(cache=True)
 def _gemm(a, b, c):
-    """c = a @ b: by :func:`_gemm_small` for a small a (M·K <= :data:`_SMALL_GEMM`), else by BLAS in slices
-    of rows of a small enough to keep BLAS on the calling thread."""
-    if a.shape[0] * a.shape[1] <= _SMALL_GEMM:
+    """c = a @ b: by :func:`_gemm_small` for an a of at most :data:`_LOOP_GEMM_ROWS` rows, else by BLAS in
+    slices of rows of a small enough to keep BLAS on the calling thread."""
+    if a.shape[0] <= _LOOP_GEMM_ROWS:
         _gemm_small(a, b, c)
-        return
+    else:
+        _gemm_blas(a, b, c)
+
+
+@numba.njit(cache=True)
+def _gemm_blas(a, b, c):
+    """c = a @ b by BLAS, in slices of rows of a small enough to keep BLAS on the calling thread."""
     rows = max(1, (_BLAS_ONE_THREAD_MNK - 1) // (a.shape[1] * b.shape[1]))
     for i in range(0, a.shape[0], rows):
         np.dot(a[i:i + rows], b, c[i:i + rows])
@@ -402,40 +410,68 @@ def _gemm(a, b, c):
 @numba.njit(cache=True)
 def _gemm_nt(a, b, c):
     """c = a @ bᵀ, bᵀ read in place: by :func:`_gemm_nt_small` for a small c (M·N <= :data:`_SMALL_GEMM`),
-    else by :func:`_gemm`."""
+    else by BLAS."""
     if c.shape[0] * c.shape[1] <= _SMALL_GEMM:
         _gemm_nt_small(a, b, c)
     else:
-        _gemm(a, b.T, c)
+        _gemm_blas(a, b.T, c)
+
+
+@numba.njit(cache=True)
+def _gemm_small(a, b, c):
+    """c = a @ b for a with few rows: four rows of c at a time (:func:`_gemm_rows4`), then one at a time."""
+    m = a.shape[0]
+    for i in range(0, m - 3, 4):
+        _gemm_rows4(a, b, c, i)
+    for i in range(m - m % 4, m):
+        _gemm_row(a, b, c, i)
 
 
 @numba.njit(cache=True, fastmath={"contract"})
-def _gemm_small(a, b, c):
-    """c[i, t] = Σ_k a[i, k]·b[k, t], two rows of c at a time: each row of b is read once per pair
-    and the t loop vectorises."""
-    m, kk = a.shape
-    for i in range(0, m - 1, 2):
-        c0, c1 = c[i], c[i + 1]
-        for k in range(kk):
-            row, a0, a1 = b[k], a[i, k], a[i + 1, k]
-            if k == 0:
-                for t in range(row.shape[0]):
-                    c0[t] = a0 * row[t]
-                    c1[t] = a1 * row[t]
-            else:
-                for t in range(row.shape[0]):
-                    c0[t] += a0 * row[t]
-                    c1[t] += a1 * row[t]
-    if m % 2:
-        c0 = c[m - 1]
-        for k in range(kk):
-            row, a0 = b[k], a[m - 1, k]
-            if k == 0:
-                for t in range(row.shape[0]):
-                    c0[t] = a0 * row[t]
-            else:
-                for t in range(row.shape[0]):
-                    c0[t] += a0 * row[t]
+def _gemm_rows4(a, b, c, i):
+    """c[i + r, t] = Σ_k a[i + r, k]·b[k, t] for r < 4, two k per pass: each pass over the t loop (which
+    vectorises) reads two rows of b for eight multiply-adds per entry."""
+    kk = a.shape[1]
+    c0, c1, c2, c3 = c[i], c[i + 1], c[i + 2], c[i + 3]
+    c0[:] = 0
+    c1[:] = 0
+    c2[:] = 0
+    c3[:] = 0
+    for k in range(0, kk - 1, 2):
+        r, q = b[k], b[k + 1]
+        a0, a1, a2, a3 = a[i, k], a[i + 1, k], a[i + 2, k], a[i + 3, k]
+        e0, e1, e2, e3 = a[i, k + 1], a[i + 1, k + 1], a[i + 2, k + 1], a[i + 3, k + 1]
+        for t in range(r.shape[0]):
+            x, y = r[t], q[t]
+            c0[t] += a0 * x + e0 * y
+            c1[t] += a1 * x + e1 * y
+            c2[t] += a2 * x + e2 * y
+            c3[t] += a3 * x + e3 * y
+    if kk % 2:
+        r, k = b[kk - 1], kk - 1
+        a0, a1, a2, a3 = a[i, k], a[i + 1, k], a[i + 2, k], a[i + 3, k]
+        for t in range(r.shape[0]):
+            x = r[t]
+            c0[t] += a0 * x
+            c1[t] += a1 * x
+            c2[t] += a2 * x
+            c3[t] += a3 * x
+
+
+@numba.njit(cache=True, fastmath={"contract"})
+def _gemm_row(a, b, c, i):
+    """c[i, t] = Σ_k a[i, k]·b[k, t], two k per pass."""
+    kk = a.shape[1]
+    c0 = c[i]
+    c0[:] = 0
+    for k in range(0, kk - 1, 2):
+        r, q, a0, e0 = b[k], b[k + 1], a[i, k], a[i, k + 1]
+        for t in range(r.shape[0]):
+            c0[t] += a0 * r[t] + e0 * q[t]
+    if kk % 2:
+        r, a0 = b[kk - 1], a[i, kk - 1]
+        for t in range(r.shape[0]):
+            c0[t] += a0 * r[t]
 
 
 @numba.njit(cache=True, fastmath={"reassoc", "contract"})
