@@ -383,7 +383,10 @@ def write_dataset(folder: str, name: str, data_dir: str | None, limit: int | Non
 
     norm, arrays = normalize_transform(), {}
     for split, train in (("train", True), ("test", False)):
-        ds = load_dataset(name, root=data_dir, train=train, download=False)
+        try:
+            ds = load_dataset(name, root=data_dir, train=train, download=False)
+        except (FileNotFoundError, ValueError) as e:  # a user's missing data: one line, not a traceback
+            raise SystemExit(f"bench_train: {e}") from None
         n = min(limit, len(ds)) if train and limit else len(ds)
         x, y = ds.get_batch(np.arange(n))
         arrays[f"x_{split}"], arrays[f"y_{split}"] = norm(x).astype(np.float32), y.astype(np.int64)

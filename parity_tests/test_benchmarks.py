@@ -320,6 +320,11 @@ def test_bench_train_rejects_bad_options(argv, message) -> None:
         bench_train.main(argv)
 
 
+def test_bench_train_missing_data_is_one_line(tmp_path) -> None:
+    with pytest.raises(SystemExit, match="bench_train: Fashion-MNIST train split not found"):
+        bench_train.main(["--parts", "epoch", "--data-dir", str(tmp_path), "--out", str(tmp_path / "x.json")])
+
+
 def test_plots_from_the_json(ops_json, train_json, tmp_path) -> None:
     ops_path, train_path = tmp_path / "ops.json", tmp_path / "train.json"
     ops_path.write_text(json.dumps(ops_json))
