@@ -17,9 +17,11 @@ contiguous) and T the block's output positions, laid out with row width R (t = r
   dw and dx). col2im is the mirror: one contiguous add per row of dcols, then the padding is cropped.
 * stride > 1: cols is gathered element by element (R = W_out) and col2im scatters back the same way.
 
-The im2col/col2im gathers, the bias and the layout changes are hand-written Numba loops; the three
-products are BLAS GEMMs (all operands C-contiguous, no transposed kernels) called from inside the
-``prange`` with ``np.dot``; Numba takes sgemm/dgemm from SciPy's BLAS. Each call does fewer than
+The im2col/col2im gathers, the bias and the layout changes are hand-written Numba loops. The three
+products are BLAS GEMMs called from inside the ``prange`` with ``np.dot`` (Numba takes sgemm/dgemm from
+SciPy's BLAS), except those with few output rows (:data:`_LOOP_GEMM_ROWS`, :data:`_SMALL_GEMM`: LeNet's
+forwards and conv1's dw), where BLAS's packing costs more than the arithmetic and plain Numba loops
+(:func:`_gemm_small`, :func:`_gemm_nt_small`) do them. Each BLAS call does fewer than
 :data:`_BLAS_ONE_THREAD_MNK` multiply-adds: OpenBLAS (interface/gemm.c) runs a GEMM on
 M·N·K / (65536·GEMM_MULTITHREAD_THRESHOLD=4) threads, so it stays on the calling thread and never
 starts its own threads under Numba's, which would oversubscribe the cores and stall both pools.
@@ -278,7 +280,7 @@ def _conv2d_backward_kernel(x, dout, wt, dx, dw_parts, db_parts, db_cols, src, d
                 _crop_image(dsrc[t], dx[n], pt, pl, rw)
             if want_db:
                 for o in range(c_out):
-                    db_parts[n, o] = _sum(db_cols[t, o])
+                    db_parts[n, o] = db_cols[t, o].sum()
 
 
 @numba.njit(cache=True)
@@ -503,15 +505,6 @@ def _copy(dst, src):
     """dst[e] = src[e] (1-D; a plain loop is several times faster than slice assignment in Numba)."""
     for e in range(dst.shape[0]):
         dst[e] = src[e]
-
-
-@numba.njit(cache=True)
-def _sum(a):
-    """Σ_e a[e] (1-D)."""
-    total = a.dtype.type(0)
-    for e in range(a.shape[0]):
-        total += a[e]
-    return total
 
 
 @numba.njit(cache=True)
