@@ -104,6 +104,17 @@ QUICK = {"batches": [8], "repeats": 3, "warmup": 1, "rounds": 1, "dataset": "dig
          "eval_batch": 100, "max_epochs": 2, "peak_n": 256, "tta_datasets": ["digits"]}
 
 
+def layer_macs(layer: Any, out: np.ndarray) -> int:
+    """Multiply-adds of a conv or linear layer's forward that produced ``out`` (0 for any other layer)."""
+    from scratch.nn import Conv2d, Linear
+
+    if isinstance(layer, Conv2d):
+        return out.size * int(np.prod(layer.weight.shape[1:]))
+    if isinstance(layer, Linear):
+        return out.size * layer.weight.shape[1]
+    return 0
+
+
 def step_flops(model_name: str = "lenet5", batch: int = 64) -> int:
     """Floating-point operations (multiply and add counted separately) of one training step.
 
@@ -112,20 +123,13 @@ def step_flops(model_name: str = "lenet5", batch: int = 64) -> int:
     pooling, the loss and the optimizer are memory-bound and left out (<1% of the arithmetic).
     """
     from scratch.models import build_model
-    from scratch.nn import Conv2d, Linear
 
     model = build_model(model_name, dtype=np.float32)
     x = np.zeros((1, 1, 28, 28), dtype=np.float32)
     total, first = 0, True
     for layer in model:
         y = layer(x)
-        if isinstance(layer, Conv2d):
-            c_out, c_in_g, kh, kw = layer.weight.shape
-            macs = y.size * c_in_g * kh * kw
-        elif isinstance(layer, Linear):
-            macs = y.size * layer.weight.shape[1]
-        else:
-            macs = 0
+        macs = layer_macs(layer, y)
         if macs:
             total += 2 * macs * (2 if first else 3)
             first = False

@@ -23,19 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.bench_train import layer_macs
 from benchmarks.timing import environment, fmt, markdown_table, write_json
 
 DEFAULT_OUT = "results/profile_step.json"
-
-
-def _macs(layer: Any, out: np.ndarray) -> int:
-    from scratch.nn import Conv2d, Linear
-
-    if isinstance(layer, Conv2d):
-        return out.size * int(np.prod(layer.weight.shape[1:]))
-    if isinstance(layer, Linear):
-        return out.size * layer.weight.shape[1]
-    return 0
 
 
 def profile(batch: int, repeats: int, warmup: int, model_name: str = "lenet5") -> dict[str, Any]:
@@ -67,7 +58,7 @@ def profile(batch: int, repeats: int, warmup: int, model_name: str = "lenet5") -
         for name, layer in zip(names, layers, strict=True):
             h = layer(h)
             if record:
-                macs.setdefault(name, _macs(layer, h))
+                macs.setdefault(name, layer_macs(layer, h))
             t = clock(f"{name} fwd", t)
         criterion(h, y)
         optimizer.zero_grad()
