@@ -77,6 +77,7 @@ from benchmarks.torch_baseline import (
     Clock,
     add_worker_arguments,
     check_worker_args,
+    data_root,
     engine_name,
     epoch_result,
     eval_result,
@@ -231,7 +232,8 @@ class ScratchWorker:
     def data(self) -> dict[str, np.ndarray]:
         """The dataset (loaded once)."""
         if self._data is None:
-            self._data = load_arrays(self.args)
+            a = self.args
+            self._data = load_arrays(a.data) if a.data else dataset_arrays(a.dataset, data_root(a), a.limit)
         return self._data
 
     def fresh(self) -> tuple[Any, Any, Any]:
@@ -348,9 +350,12 @@ def run_scratch_worker(argv: Sequence[str]) -> int:
     clock = Clock(args.t0)
     worker = ScratchWorker(args, clock)
     result: dict[str, Any] = {"engine": "scratch", "threads": perf.get_num_threads()}
-    for part in ("step", "epoch", "tta", "eval"):
-        if part in args.parts:
-            result[part] = getattr(worker, part)()
+    try:
+        for part in ("step", "epoch", "tta", "eval"):
+            if part in args.parts:
+                result[part] = getattr(worker, part)()
+    except ValueError as e:  # data or options a user gave by hand: one line
+        raise SystemExit(f"bench_train --worker: {e}") from None
     modules = loaded_modules()
     result.update(startup_s=clock.startup_s, peak_rss_mb=peak_rss_mb(), modules=modules,
                   torch_imported=modules["torch"], scratch_threads=perf.info())
@@ -383,6 +388,14 @@ def write_inputs(folder: str, args: argparse.Namespace) -> dict[str, str]:
 
 def write_dataset(folder: str, name: str, data_dir: str | None, limit: int | None) -> str:
     """``name``'s train (first ``limit`` images) and test split, normalised float32, as one .npz; its path."""
+    path = os.path.join(folder, f"data-{name}.npz")
+    np.savez(path, **dataset_arrays(name, data_dir, limit))
+    return path
+
+
+def dataset_arrays(name: str, data_dir: str | None, limit: int | None) -> dict[str, np.ndarray]:
+    """``name``'s train (first ``limit`` images) and test split through :mod:`scratch.data`, normalised as
+    ``normalize_transform()``, float32 images and int64 labels."""
     from scratch.data import load_dataset, normalize_transform
 
     norm, arrays = normalize_transform(), {}
@@ -394,9 +407,7 @@ def write_dataset(folder: str, name: str, data_dir: str | None, limit: int | Non
         n = min(limit, len(ds)) if train and limit else len(ds)
         x, y = ds.get_batch(np.arange(n))
         arrays[f"x_{split}"], arrays[f"y_{split}"] = norm(x).astype(np.float32), y.astype(np.int64)
-    path = os.path.join(folder, f"data-{name}.npz")
-    np.savez(path, **arrays)
-    return path
+    return arrays
 
 
 def run_worker(engine: str, worker_args: list[str], folder: str, tag: str, cold_cache: bool) -> dict[str, Any]:

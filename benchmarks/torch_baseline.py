@@ -25,6 +25,8 @@ Data: ``--data``, an .npz with ``x_train, y_train, x_test, y_test`` already norm
 (N, 1, 28, 28), int64 labels), as the parent writes it; or, run by hand, ``--dataset fashion-mnist|mnist``
 read from the IDX files under ``--data-dir`` (default ``$SCRATCH_DATA_DIR``; torchvision's layout
 ``<root>/FashionMNIST/raw/*.gz``) and normalised as scratch's ``normalize_transform()``: (x/255 − 0.5) / 0.5.
+The reader is its own (:func:`read_idx`): this script imports no scratch, and torchvision's datasets
+want the files extracted beside the .gz, which a read-only data folder does not allow.
 
 Usage::
 
@@ -198,29 +200,22 @@ def eval_result(batch_ms: Sequence[float], first_ms: float, batch: int, preds: n
             "images_per_s": batch / (t["median_ms"] / 1e3), "accuracy": float(np.mean(preds == labels))}
 
 
-def load_arrays(args: argparse.Namespace) -> dict[str, np.ndarray]:
-    """The worker's data: ``--data`` (.npz) or the IDX files of ``--dataset`` (normalised here)."""
-    if args.data:
-        with np.load(args.data) as f:
-            return {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+def load_arrays(path: str) -> dict[str, np.ndarray]:
+    """The parent's dataset .npz (``--data``): x_train, y_train, x_test, y_test, already normalised."""
+    with np.load(path) as f:
+        return {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+
+
+def data_root(args: argparse.Namespace) -> str:
+    """``--data-dir``, else ``$SCRATCH_DATA_DIR`` (ValueError, one line, if neither is set)."""
     root = args.data_dir or os.environ.get(DATA_DIR_ENV, "").strip()
     if not root:
         raise ValueError(f"no data: pass --data, or --data-dir (or set ${DATA_DIR_ENV}) with --dataset")
-    raw = os.path.join(root, IDX_FOLDERS[args.dataset], "raw")
-    out = {}
-    for split, stem in (("train", "train"), ("test", "t10k")):
-        images = read_idx(os.path.join(raw, f"{stem}-images-idx3-ubyte.gz"))
-        labels = read_idx(os.path.join(raw, f"{stem}-labels-idx1-ubyte.gz"))
-        if split == "train" and args.limit:
-            images, labels = images[:args.limit], labels[:args.limit]
-        x = images[:, None].astype(np.float32) / np.float32(255)
-        out[f"x_{split}"] = (x - np.float32(NORMALIZE_MEAN)) / np.float32(NORMALIZE_STD)
-        out[f"y_{split}"] = labels.astype(np.int64)
-    return out
+    return root
 
 
 def read_idx(path: str) -> np.ndarray:
-    """A uint8 IDX file (MNIST's format), gzip-compressed or not."""
+    """A uint8 IDX file (MNIST's format), gzip-compressed or not (ValueError naming a missing or bad file)."""
     if not os.path.exists(path):
         raise ValueError(f"missing data file {path}")
     opener = gzip.open if path.endswith(".gz") else open
@@ -313,8 +308,24 @@ class TorchWorker:
     def data(self) -> dict[str, Any]:
         """The dataset as tensors on the device (loaded once)."""
         if self._data is None:
-            self._data = {k: self.torch.from_numpy(v).to(self.device) for k, v in load_arrays(self.args).items()}
+            arrays = load_arrays(self.args.data) if self.args.data else self._idx_arrays()
+            self._data = {k: self.torch.from_numpy(v).to(self.device) for k, v in arrays.items()}
         return self._data
+
+    def _idx_arrays(self) -> dict[str, np.ndarray]:
+        """Run by hand: ``--dataset``'s IDX files under ``<root>/<FashionMNIST|MNIST>/raw`` (:func:`read_idx`),
+        scaled to [0, 1] and normalised as scratch's ``normalize_transform()``."""
+        raw = os.path.join(data_root(self.args), IDX_FOLDERS[self.args.dataset], "raw")
+        out = {}
+        for split, stem in (("train", "train"), ("test", "t10k")):
+            images = read_idx(os.path.join(raw, f"{stem}-images-idx3-ubyte.gz"))
+            labels = read_idx(os.path.join(raw, f"{stem}-labels-idx1-ubyte.gz"))
+            if split == "train" and self.args.limit:
+                images, labels = images[:self.args.limit], labels[:self.args.limit]
+            x = images[:, None].astype(np.float32) / np.float32(255)
+            out[f"x_{split}"] = (x - np.float32(NORMALIZE_MEAN)) / np.float32(NORMALIZE_STD)
+            out[f"y_{split}"] = labels.astype(np.int64)
+        return out
 
     def fresh(self) -> tuple[Any, Any, Any]:
         """Model (from ``--weights`` or seed 0), Adam and the loss."""
@@ -461,9 +472,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "torch": torch.__version__, "compile": args.compile}
     capability = getattr(torch.backends.cpu, "get_cpu_capability", None)
     result["torch_cpu_capability"] = capability() if capability else None
-    for part in PARTS:
-        if part in args.parts:
-            result[part] = getattr(worker, part)()
+    try:
+        for part in PARTS:
+            if part in args.parts:
+                result[part] = getattr(worker, part)()
+    except ValueError as e:  # data or options a user gave by hand: one line
+        raise SystemExit(f"torch_baseline: {e}") from None
     result.update(startup_s=clock.startup_s, peak_rss_mb=peak_rss_mb(), modules=loaded_modules())
     if worker.device.type == "cuda":
         result["cuda_max_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20

@@ -295,6 +295,27 @@ def test_gpu_script_is_valid_bash_with_valid_options() -> None:
         "torch", "cuda", True, "reduce-overhead", 10)
 
 
+@pytest.mark.data
+def test_workers_run_by_hand_read_the_same_dataset(data_root, tmp_path) -> None:
+    """Without the parent's .npz, the torch worker reads the IDX files with its own reader and the scratch
+    worker with scratch.data: from the same weights their test-set predictions agree."""
+    import argparse
+
+    inputs = bench_train.write_inputs(str(tmp_path), argparse.Namespace(batches=[8]))
+    common = ["--parts", "eval", "--dataset", "mnist", "--data-dir", str(data_root), "--limit", "64",
+              "--weights", inputs["weights"], "--threads", "1"]
+    preds = {}
+    for name, run in (("torch", torch_baseline.main), ("scratch", lambda a: bench_train.main(["--worker", *a]))):
+        npz = tmp_path / f"{name}.npz"
+        assert run([*common, "--arrays-out", str(npz), "--out", str(tmp_path / f"{name}.json")]) == 0
+        with np.load(npz) as f:
+            preds[name] = f["eval:pred"]
+    assert len(preds["torch"]) == len(preds["scratch"]) == 10_000
+    assert np.count_nonzero(preds["torch"] == preds["scratch"]) >= 0.999 * 10_000
+    with pytest.raises(SystemExit, match="torch_baseline: missing data file .*train-images"):
+        torch_baseline.main([*common[:4], "--data-dir", str(tmp_path), "--out", str(tmp_path / "x.json")])
+
+
 def test_vector_isa_reads_the_widest_unit() -> None:
     assert peak.vector_isa({"avx2", "fma", "avx512f"}) == "avx512"
     assert peak.vector_isa(["sse4_2", "avx", "avx2", "fma"]) == "avx2+fma"
